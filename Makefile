@@ -1,0 +1,30 @@
+# Two commands: `make demo` (set up + run the lifecycle on the example project) and
+# `make test` (set up + run the test suite). Both install everything from this repository's files.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/mlops-gitops run
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check mlops_gitops tests benchmarks
+	$(VENV)/bin/mlops-gitops lint
+
+bench: setup
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mlops

@@ -1,0 +1,3 @@
+from mlops_gitops.cli.app import run
+
+run()

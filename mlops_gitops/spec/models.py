@@ -1,0 +1,413 @@
+"""The spec kinds: Kubernetes-style documents (``apiVersion``, ``kind``, ``metadata``, ``spec``).
+
+Unknown fields are errors everywhere (``extra="forbid"``). Checks that need more than one document
+(references between specs) live in :mod:`mlops_gitops.spec.references`.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from mlops_gitops.diagnostics import did_you_mean
+from mlops_gitops.spec import catalog
+
+API_VERSION = "mlops-gitops/v1"
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Scalar = bool | int | float | str | None
+ParamValue = Scalar | list[Scalar]
+
+
+class SpecError(ValueError):
+    """A validation error that knows which field (path relative to the model) it is about."""
+
+    def __init__(self, message: str, *path: str | int):
+        super().__init__(message)
+        self.path = path
+
+
+class Strict(BaseModel):
+    """Base of every spec object: unknown fields are errors; remembers which class validated which
+    mapping so that diagnostics can suggest the field a typo meant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remember_fields(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context is not None and isinstance(data, dict):
+            info.context.setdefault("fields_of", {})[id(data)] = sorted(
+                field.alias or name for name, field in cls.model_fields.items()
+            )
+        return data
+
+
+class Metadata(Strict):
+    name: Name = Field(description="Unique name of this object within its kind (DNS label).")
+    owner: str | None = Field(None, description="Team or person accountable for it.")
+    description: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+def _repo_relative(value: str) -> str:
+    path = PurePosixPath(value.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or value.startswith("~") or ":" in path.parts[0]:
+        raise ValueError("must be a relative path inside the repository (no '..', no absolute "
+                         "path)")
+    return value
+
+
+# --- Dataset -------------------------------------------------------------------------------------
+
+class Column(Strict):
+    type: Literal["float", "int", "string", "bool"]
+    min: float | None = Field(None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(None, description="Largest allowed value (numeric columns).")
+    allowed: list[Scalar] | None = Field(None, description="The only values allowed.")
+    nullable: bool = Field(False, description="Whether missing values are allowed at all.")
+    max_null_fraction: float | None = Field(None, ge=0, le=1)
+    unique: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Column:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise SpecError(f"min ({self.min}) is greater than max ({self.max})", "min")
+        if (self.min is not None or self.max is not None) and self.type not in ("float", "int"):
+            raise SpecError(f"min/max only apply to numeric columns, not type '{self.type}'",
+                            "min" if self.min is not None else "max")
+        return self
+
+
+class DataChecks(Strict):
+    min_rows: int | None = Field(None, ge=0)
+    max_rows: int | None = Field(None, ge=0)
+    max_null_fraction: float = Field(0.0, ge=0, le=1, description="Default for every column.")
+    unique_rows: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataChecks:
+        low, high = self.min_rows, self.max_rows
+        if low is not None and high is not None and low > high:
+            raise SpecError(f"min_rows ({self.min_rows}) is greater than max_rows "
+                            f"({self.max_rows})", "min_rows")
+        return self
+
+
+class Split(Strict):
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+    stratify: ColumnName | None = Field(None, description="Column whose class balance both "
+                                        "splits keep.")
+
+
+class DatasetSpec(Strict):
+    path: str = Field(description="CSV file, relative to the repository root, tracked by DVC "
+                      "(a PATH.dvc file beside it).")
+    format: Literal["csv"] = "csv"
+    columns: dict[ColumnName, Column] = Field(min_length=1)
+    allow_extra_columns: bool = False
+    checks: DataChecks = Field(default_factory=DataChecks)
+    split: Split = Field(default_factory=Split)
+
+    @field_validator("path")
+    @classmethod
+    def _inside_repository(cls, value: str) -> str:
+        return _repo_relative(value)
+
+    @model_validator(mode="after")
+    def _stratify_is_a_column(self) -> DatasetSpec:
+        if self.split.stratify is not None and self.split.stratify not in self.columns:
+            raise SpecError(f"stratify column '{self.split.stratify}' is not a declared column",
+                            "split", "stratify")
+        return self
+
+
+# --- Model ---------------------------------------------------------------------------------------
+
+class Step(Strict):
+    class_: str = Field(alias="class", description="Import path of an allow-listed scikit-learn "
+                        "class.")
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+
+
+def _check_class(value: str, allowed: frozenset[str], what: str, *path: str | int) -> None:
+    if value not in allowed:
+        hint = did_you_mean(value, allowed) or f"allowed: {', '.join(sorted(allowed))}"
+        raise SpecError(f"{what} '{value}' is not allow-listed; {hint}", *path)
+
+
+class MetricTest(Strict):
+    type: Literal["metric"] = "metric"
+    name: Name
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    slice: ColumnName | None = Field(None, description="Check the metric per value of this column.")
+    bins: list[float] | None = Field(None, description="Bin edges for a numeric slice column.")
+    min_rows: int = Field(1, ge=1, description="A slice with fewer test rows fails.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricTest:
+        if self.min is None and self.max is None:
+            raise SpecError("a metric test needs min or max", "metric")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise SpecError(f"min ({self.min}) is greater than max ({self.max})", "min")
+        return self
+
+
+class InvarianceTest(Strict):
+    type: Literal["invariance"]
+    name: Name
+    column: ColumnName
+    noise: float = Field(gt=0, description="Gaussian noise as a fraction of the column's std.")
+    max_flip_rate: float = Field(ge=0, le=1)
+
+
+class DirectionalTest(Strict):
+    type: Literal["directional"]
+    name: Name
+    column: ColumnName
+    delta: float
+    expect: Literal["increase", "decrease"]
+    min_fraction: float = Field(0.9, ge=0, le=1)
+
+
+class LatencyTest(Strict):
+    type: Literal["latency"]
+    name: Name
+    batch: int = Field(1, ge=1, le=10_000)
+    p95_ms: float = Field(gt=0)
+
+
+class SizeTest(Strict):
+    type: Literal["size"]
+    name: Name
+    max_mb: float = Field(gt=0)
+
+
+def _test_type(value: Any) -> str:
+    """Tag of a model test (tags end in '-test' so they never clash with a field in error paths)."""
+    kind = value.get("type", "metric") if isinstance(value, dict) else getattr(value, "type", "")
+    return f"{kind}-test"
+
+
+ModelTest = Annotated[
+    Annotated[MetricTest, Tag("metric-test")]
+    | Annotated[InvarianceTest, Tag("invariance-test")]
+    | Annotated[DirectionalTest, Tag("directional-test")]
+    | Annotated[LatencyTest, Tag("latency-test")]
+    | Annotated[SizeTest, Tag("size-test")],
+    Discriminator(_test_type, custom_error_type="invalid_test_type",
+                  custom_error_message="unknown test type; use metric, invariance, directional, "
+                  "latency or size"),
+]
+
+
+class ModelSpec(Strict):
+    dataset: Name
+    task: Literal["classification", "regression"]
+    target: ColumnName
+    features: list[ColumnName] = Field(min_length=1)
+    steps: list[Step] = Field(default_factory=list)
+    estimator: Step
+    seed: int = 0
+    metrics: list[str] = Field(min_length=1)
+    policy: Name | None = None
+    registered_model: str | None = Field(None, description="Registry name; defaults to "
+                                         "metadata.name.")
+    tests: list[ModelTest] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _allowed_steps(cls, steps: list[Step]) -> list[Step]:
+        for i, step in enumerate(steps):
+            _check_class(step.class_, catalog.TRANSFORMERS, "transformer", i, "class")
+        return steps
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        _check_class(self.estimator.class_, catalog.ESTIMATORS[self.task], f"{self.task} estimator",
+                     "estimator", "class")
+        known = catalog.METRICS[self.task]
+        used = [(m, ("metrics", i)) for i, m in enumerate(self.metrics)] + [
+            (t.metric, ("tests", i, "metric")) for i, t in enumerate(self.tests)
+            if isinstance(t, MetricTest)
+        ]
+        for metric, path in used:
+            if metric not in known:
+                hint = did_you_mean(metric, known) or "known: " + ", ".join(sorted(known))
+                raise SpecError(f"unknown {self.task} metric '{metric}'; {hint}", *path)
+        for i, feature in enumerate(self.features):
+            if feature in self.features[:i]:
+                raise SpecError(f"feature '{feature}' is listed twice", "features", i)
+        if self.target in self.features:
+            raise SpecError(f"target '{self.target}' is also listed as a feature", "target")
+        names = [t.name for t in self.tests]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise SpecError(f"model test name '{name}' is used twice", "tests", i, "name")
+        return self
+
+
+# --- PromotionPolicy -----------------------------------------------------------------------------
+
+class Change(Strict):
+    absolute: float | None = Field(None, description="Smallest allowed change against the "
+                                   "champion, in the better direction (-0.01 tolerates a small "
+                                   "loss).")
+    relative: float | None = Field(None, description="The same as a fraction of the champion's "
+                                   "value.")
+
+
+class Threshold(Strict):
+    higher_is_better: bool | None = Field(None, description="Defaults by metric (loss metrics are "
+                                          "lower-is-better).")
+    min: float | None = None
+    max: float | None = None
+    change: Change | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Threshold:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise SpecError(f"min ({self.min}) is greater than max ({self.max}): no value can "
+                            "pass", "min")
+        return self
+
+
+class Gate(Strict):
+    healthy_in: Name | None = Field(None, description="Environment where the version must be "
+                                    "serving and healthy first.")
+    blessed: bool = Field(False, description="Require a blessed champion/challenger verdict.")
+
+
+class PolicySpec(Strict):
+    primary: str = Field(description="Metric that decides the bootstrap interval and ranking.")
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    slices: list[ColumnName] = Field(default_factory=list, description="Columns whose values "
+                                     "each get the thresholds too.")
+    gates: dict[Name, Gate] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> PolicySpec:
+        used = [(self.primary, ("primary",))] + [(m, ("thresholds", m)) for m in self.thresholds]
+        for metric, path in used:
+            if metric not in catalog.ALL_METRICS:
+                hint = did_you_mean(metric, catalog.ALL_METRICS) or "known: " + ", ".join(
+                    sorted(catalog.ALL_METRICS))
+                raise SpecError(f"unknown metric '{metric}'; {hint}", *path)
+        return self
+
+
+# --- Environment ---------------------------------------------------------------------------------
+
+class ServedModel(Strict):
+    name: Name
+    version: int | None = Field(None, ge=1, description="Explicit pin (hotfix/rollback); "
+                                "otherwise the version trained from this branch's spec.")
+
+
+class Service(Strict):
+    port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    timeout_s: float = Field(10, gt=0)
+
+
+class Drift(Strict):
+    method: Literal["psi", "ks", "js"] = "psi"
+    threshold: float = Field(0.2, gt=0)
+    min_samples: int = Field(500, ge=1)
+
+
+class Monitoring(Strict):
+    drift: Drift = Field(default_factory=Drift)
+
+
+class EnvironmentSpec(Strict):
+    branch: str | None = Field(None, description="Git branch that deploys it; default env/NAME.")
+    promotes_from: Name | None = Field(None, description="Environment a version must pass first.")
+    models: list[ServedModel] = Field(default_factory=list)
+    service: Service = Field(default_factory=Service)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, models: list[ServedModel]) -> list[ServedModel]:
+        names = [m.name for m in models]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise SpecError(f"model '{name}' is listed twice", i, "name")
+        return models
+
+
+# --- Project config ------------------------------------------------------------------------------
+
+class ProjectSpec(Strict):
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; MLFLOW_TRACKING_URI "
+                                     "wins; default: SQLite under .mlops/.")
+    dvc_remote: str | None = Field(None, description="DVC remote URL; default: .mlops/dvc-remote.")
+    model_prefix: str = Field("", description="Prefix of every registered model name.")
+
+
+# --- Documents -----------------------------------------------------------------------------------
+
+class _Document(Strict):
+    apiVersion: Literal["mlops-gitops/v1"]
+    metadata: Metadata
+
+
+class Dataset(_Document):
+    kind: Literal["Dataset"]
+    spec: DatasetSpec
+
+
+class Model(_Document):
+    kind: Literal["Model"]
+    spec: ModelSpec
+
+    @property
+    def registered_name(self) -> str:
+        return self.spec.registered_model or self.metadata.name
+
+
+class PromotionPolicy(_Document):
+    kind: Literal["PromotionPolicy"]
+    spec: PolicySpec
+
+
+class Environment(_Document):
+    kind: Literal["Environment"]
+    spec: EnvironmentSpec
+
+    @property
+    def branch(self) -> str:
+        return self.spec.branch or f"env/{self.metadata.name}"
+
+
+class Project(_Document):
+    kind: Literal["Project"]
+    spec: ProjectSpec = Field(default_factory=ProjectSpec)
+
+
+KINDS: dict[str, type[_Document]] = {
+    "Dataset": Dataset,
+    "Model": Model,
+    "PromotionPolicy": PromotionPolicy,
+    "Environment": Environment,
+    "Project": Project,
+}
+
+AnySpec = Dataset | Model | PromotionPolicy | Environment | Project

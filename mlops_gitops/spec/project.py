@@ -1,0 +1,121 @@
+"""A whole GitOps repository: find its root, load and check every spec."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlops_gitops.diagnostics import Diagnostic, has_errors
+from mlops_gitops.spec.loader import (
+    CONFIG_FILE,
+    SPEC_FOLDERS,
+    YAML_SUFFIXES,
+    LoadedSpec,
+    discover,
+    load_file,
+)
+from mlops_gitops.spec.models import Dataset, Environment, Model, ProjectSpec, PromotionPolicy
+from mlops_gitops.spec.references import check_references, promotion_order
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder, from ``start`` upwards, holding the config file or a spec folder."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    for folder in (start, *start.parents):
+        if any((folder / name).is_dir() for name in SPEC_FOLDERS):
+            return folder
+    return start
+
+
+@dataclass
+class Project:
+    root: Path
+    loaded: list[LoadedSpec] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def _of(self, kind: type) -> dict:
+        return {item.name: item.spec for item in self.loaded if isinstance(item.spec, kind)}
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    @property
+    def datasets(self) -> dict[str, Dataset]:
+        return self._of(Dataset)
+
+    @property
+    def models(self) -> dict[str, Model]:
+        return self._of(Model)
+
+    @property
+    def policies(self) -> dict[str, PromotionPolicy]:
+        return self._of(PromotionPolicy)
+
+    @property
+    def environments(self) -> dict[str, Environment]:
+        return self._of(Environment)
+
+    @property
+    def config(self) -> ProjectSpec:
+        for item in self.loaded:
+            if item.kind == "Project":
+                return item.spec.spec
+        return ProjectSpec()
+
+    def located(self, kind: str, name: str) -> LoadedSpec:
+        return next(i for i in self.loaded if i.kind == kind and i.name == name)
+
+    def promotion_order(self) -> list[str]:
+        return promotion_order({i.name: i for i in self.loaded if i.kind == "Environment"})
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        path = Path(os.path.abspath(path))
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
+def load_project(root: Path, paths: list[Path] | None = None) -> Project:
+    """Load the project's specs and check references between them.
+
+    With ``paths``, those files (or folders) are checked and reported on; the rest of the project is
+    still read so that references to it resolve.
+    """
+    project = Project(root=root)
+    files = discover(Path(os.path.abspath(root)))
+    selected = set(_expand(paths)) if paths else None
+    known = set(files)
+    display = _Display(Path.cwd())
+    for path in [*files, *(p for p in sorted(selected or ()) if p not in known)]:
+        specs, diagnostics = load_file(path, display(path))
+        project.loaded += specs
+        if selected is None or path in selected:
+            project.diagnostics += diagnostics
+    cross = check_references(project.loaded)
+    if selected is not None:
+        shown = {display(p) for p in selected}
+        cross = [d for d in cross if d.file in shown]
+    project.diagnostics += cross
+    project.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
+    return project
+
+
+class _Display:
+    """Paths as users typed them: relative to the current folder when inside it."""
+
+    def __init__(self, cwd: Path):
+        self.prefix = str(cwd).rstrip(os.sep) + os.sep
+
+    def __call__(self, path: Path) -> str:
+        text = str(path)
+        return text[len(self.prefix):] if text.startswith(self.prefix) else text

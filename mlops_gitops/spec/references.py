@@ -1,0 +1,155 @@
+"""Checks across spec files: names are unique, references resolve, promotion order is sound."""
+
+from __future__ import annotations
+
+from mlops_gitops.diagnostics import Diagnostic, did_you_mean
+from mlops_gitops.spec.loader import LoadedSpec
+from mlops_gitops.spec.models import DirectionalTest, InvarianceTest, MetricTest
+
+
+def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+    by_kind: dict[str, dict[str, LoadedSpec]] = {}
+    for item in loaded:
+        seen = by_kind.setdefault(item.kind, {})
+        if item.name in seen:
+            first = seen[item.name]
+            diagnostics.append(item.diagnostic(("metadata", "name"),
+                                               f"{item.kind} '{item.name}' is already defined in "
+                                               f"{first.file}", code="duplicate"))
+        else:
+            seen[item.name] = item
+    datasets = by_kind.get("Dataset", {})
+    models = by_kind.get("Model", {})
+    policies = by_kind.get("PromotionPolicy", {})
+    environments = by_kind.get("Environment", {})
+    for project in list(by_kind.get("Project", {}).values())[1:]:
+        diagnostics.append(project.diagnostic(("kind",), "only one Project config is allowed",
+                                              code="duplicate"))
+
+    def missing(item: LoadedSpec, path: tuple, kind: str, name: str, known: dict) -> None:
+        hint = did_you_mean(name, known) or (f"defined: {', '.join(sorted(known))}" if known else
+                                             f"no {kind} is defined")
+        diagnostics.append(item.diagnostic(path, f"unknown {kind} '{name}'", hint))
+
+    registered: dict[str, LoadedSpec] = {}
+    for model in models.values():
+        spec = model.spec.spec
+        reg = model.spec.registered_name
+        if reg in registered:
+            diagnostics.append(model.diagnostic(("spec", "registered_model"),
+                                                f"registered model '{reg}' is also used by "
+                                                f"{registered[reg].file}", code="duplicate"))
+        registered.setdefault(reg, model)
+        if spec.policy is not None and spec.policy not in policies:
+            missing(model, ("spec", "policy"), "PromotionPolicy", spec.policy, policies)
+        dataset = datasets.get(spec.dataset)
+        if dataset is None:
+            missing(model, ("spec", "dataset"), "Dataset", spec.dataset, datasets)
+            continue
+        columns = dataset.spec.spec.columns
+        used = [(("spec", "target"), spec.target, "target")]
+        used += [(("spec", "features", i), f, "feature") for i, f in enumerate(spec.features)]
+        used += [(("spec", "tests", i, "slice"), t.slice, "slice") for i, t in enumerate(spec.tests)
+                 if isinstance(t, MetricTest) and t.slice]
+        for path, name, role in used:
+            if name not in columns:
+                diagnostics.append(model.diagnostic(
+                    path, f"{role} '{name}' is not a column of dataset '{spec.dataset}'",
+                    did_you_mean(name, columns) or f"columns: {', '.join(columns)}"))
+        for i, test in enumerate(spec.tests):
+            if isinstance(test, (InvarianceTest, DirectionalTest)):
+                if test.column not in spec.features:
+                    diagnostics.append(model.diagnostic(
+                        ("spec", "tests", i, "column"),
+                        f"test column '{test.column}' is not one of the model's features",
+                        did_you_mean(test.column, spec.features)))
+        if spec.policy in policies:
+            for i, name in enumerate(policies[spec.policy].spec.spec.slices):
+                if name not in columns:
+                    policy = policies[spec.policy]
+                    diagnostics.append(policy.diagnostic(
+                        ("spec", "slices", i), f"slice '{name}' is not a column of dataset "
+                        f"'{spec.dataset}' (used by model '{model.name}')",
+                        did_you_mean(name, columns)))
+
+    for policy in policies.values():
+        for env_name, gate in policy.spec.spec.gates.items():
+            if environments and env_name not in environments:
+                missing(policy, ("spec", "gates", env_name), "Environment", env_name, environments)
+            if gate.healthy_in and environments and gate.healthy_in not in environments:
+                missing(policy, ("spec", "gates", env_name, "healthy_in"), "Environment",
+                        gate.healthy_in, environments)
+
+    branches: dict[str, LoadedSpec] = {}
+    for env in environments.values():
+        if env.spec.branch in branches:
+            diagnostics.append(env.diagnostic(("spec", "branch"), f"branch '{env.spec.branch}' is "
+                                              f"also used by {branches[env.spec.branch].file}",
+                                              code="duplicate"))
+        branches.setdefault(env.spec.branch, env)
+        for i, served in enumerate(env.spec.spec.models):
+            if served.name not in models:
+                missing(env, ("spec", "models", i, "name"), "Model", served.name, models)
+    diagnostics += _promotion_order(environments)
+    return diagnostics
+
+
+def _promotion_order(environments: dict[str, LoadedSpec]) -> list[Diagnostic]:
+    """Environments form one chain (dev -> test -> prod): no gaps, no cycles, no forks."""
+    diagnostics: list[Diagnostic] = []
+    parents = {name: env.spec.spec.promotes_from for name, env in environments.items()}
+    for name, parent in parents.items():
+        env = environments[name]
+        if parent is None:
+            continue
+        if parent == name:
+            diagnostics.append(env.diagnostic(("spec", "promotes_from"),
+                                              f"environment '{name}' promotes from itself"))
+        elif parent not in environments:
+            hint = did_you_mean(parent, environments) or f"environments: {', '.join(environments)}"
+            diagnostics.append(env.diagnostic(("spec", "promotes_from"),
+                                              f"unknown environment '{parent}' (gap in the "
+                                              "promotion order)", hint))
+    if diagnostics:
+        return diagnostics
+    for name in parents:
+        seen = [name]
+        current = parents[name]
+        while current is not None and current not in seen:
+            seen.append(current)
+            current = parents[current]
+        if current is not None and current == name:
+            chain = " -> ".join(reversed(seen + [name]))
+            diagnostics.append(environments[name].diagnostic(
+                ("spec", "promotes_from"), f"promotion order has a cycle: {chain}"))
+    if diagnostics:
+        return diagnostics
+    roots = sorted(n for n, p in parents.items() if p is None)
+    if len(roots) > 1:
+        for name in roots[1:]:
+            diagnostics.append(environments[name].diagnostic(
+                ("spec",), f"environments {', '.join(roots)} all start the promotion order",
+                "set promotes_from so the environments form one chain"))
+    children: dict[str, list[str]] = {}
+    for name, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(name)
+    for parent, kids in children.items():
+        for name in sorted(kids)[1:]:
+            diagnostics.append(environments[name].diagnostic(
+                ("spec", "promotes_from"), f"environments {', '.join(sorted(kids))} all promote "
+                f"from '{parent}'", "the promotion order must be a single chain"))
+    return diagnostics
+
+
+def promotion_order(environments: dict[str, LoadedSpec]) -> list[str]:
+    """Environment names from first to last (assumes :func:`check_references` found no errors)."""
+    parents = {name: env.spec.spec.promotes_from for name, env in environments.items()}
+    order = [n for n, p in parents.items() if p is None][:1]
+    while order:
+        nxt = [n for n, p in parents.items() if p == order[-1]]
+        if not nxt:
+            break
+        order.append(nxt[0])
+    return order
