@@ -35,3 +35,41 @@ def write_example(name: str, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     EXAMPLES[name]().to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
     return path
+
+
+def prepare_example_data(root: Path) -> list[str]:
+    """Recreate the example project's DVC-tracked files from scikit-learn and fill the DVC remote.
+
+    The set-up step of a fresh clone: the embedded default remote is a local folder that a clone
+    does not carry. Refuses to go on if a recreated file differs from its tracked version.
+    """
+    import hashlib
+    import subprocess
+    import sys
+
+    from mlops_gitops.data.versioning import data_version
+
+    messages = []
+    for name in EXAMPLES:
+        relative = f"data/{name}.csv"
+        version = data_version(root, relative)
+        if version.md5 is None:
+            continue
+        path = root / relative
+        if not path.exists():
+            write_example(name, path)
+            messages.append(f"wrote {relative} from scikit-learn's bundled {name} data set")
+        md5 = hashlib.md5(path.read_bytes()).hexdigest()
+        if md5 != version.md5:
+            raise SystemExit(f"{relative}: md5 {md5} differs from the tracked {version.md5}")
+    result = subprocess.run([sys.executable, "-m", "dvc", "push", "--quiet"], cwd=root,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"dvc push failed: {result.stderr.strip()}")
+    messages.append("DVC remote holds the example data")
+    return messages
+
+
+if __name__ == "__main__":
+    for line in prepare_example_data(Path.cwd()):
+        print(line)

@@ -37,6 +37,65 @@ def _print_diagnostics(diagnostics: list[Diagnostic], fmt: str) -> None:
         print(text)
 
 
+def _project(args: argparse.Namespace):
+    """The project, or a DiagnosticError when its specs have errors."""
+    from mlops_gitops.spec.project import load_project
+
+    project = load_project(_root(args))
+    if not project.ok:
+        raise DiagnosticError(project.diagnostics)
+    return project
+
+
+def _select(project, kind: str, names: list[str]) -> list:
+    """The named specs of a kind (all of them when no names are given)."""
+    from mlops_gitops.diagnostics import did_you_mean
+
+    available = {i.name: i for i in project.loaded if i.kind == kind}
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                          message=f"unknown {kind} '{n}'",
+                                          hint=did_you_mean(n, available) or
+                                          f"defined: {', '.join(sorted(available))}")
+                               for n in unknown])
+    return [available[n] for n in names] if names else list(available.values())
+
+
+def cmd_data_validate(args: argparse.Namespace) -> int:
+    from mlops_gitops.data.gate import validate_dataset
+    from mlops_gitops.data.render import reports_markdown, reports_text
+
+    project = _project(args)
+    reports = [validate_dataset(project.root, d) for d in _select(project, "Dataset", args.names)]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    elif args.format == "github":
+        _print_diagnostics([d for r in reports for d in r.diagnostics()], "github")
+    elif args.format == "markdown":
+        print(reports_markdown(reports))
+    else:
+        print(reports_text(reports))
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_data_diff(args: argparse.Namespace) -> int:
+    from mlops_gitops.data.diff import diff_dataset
+    from mlops_gitops.data.render import diff_markdown, diff_text
+
+    if len(args.rev) != 2:
+        raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                          message="give exactly two revisions: --rev A --rev B")])
+    project = _project(args)
+    [dataset] = _select(project, "Dataset", [args.name])
+    diff = diff_dataset(project.root, dataset, *args.rev)
+    if args.format == "json":
+        print(json.dumps(diff.to_dict(), indent=2))
+    else:
+        print(diff_markdown(diff) if args.format == "markdown" else diff_text(diff))
+    return 0
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from mlops_gitops.spec.project import load_project
 
@@ -108,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlops-gitops {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, func: Command, help: str, formats: tuple[str, ...] = ("text", "json")):
-        sub = commands.add_parser(name, help=help, description=help)
+    def command(name: str, func: Command, help: str, formats: tuple[str, ...] = ("text", "json"),
+                group=commands):
+        sub = group.add_parser(name, help=help, description=help)
         sub.set_defaults(func=func)
         sub.add_argument("--format", "-f", choices=formats, default="text",
                          help="output format (default: text)")
@@ -135,6 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "data, pre-commit hook.")
     init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
                       help="folder of the new repository (default: .)")
+
+    data = commands.add_parser("data", help="Data versioning and the data-contract gate.",
+                               description="Data versioning and the data-contract gate.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    validate = command("validate", cmd_data_validate, "Check datasets against their contracts "
+                       "(pulling missing data with DVC). Exit 1 on any failure.",
+                       ("text", "json", "github", "markdown"), data_commands)
+    validate.add_argument("names", nargs="*", metavar="DATASET",
+                          help="datasets to check (default: all)")
+    diff = command("diff", cmd_data_diff, "What changed in a dataset between two git revisions: "
+                   "rows, columns, per-column drift.", ("text", "json", "markdown"), data_commands)
+    diff.add_argument("name", metavar="DATASET")
+    diff.add_argument("--rev", action="append", default=[], required=True, metavar="REV",
+                      help="git revision; give it twice (old, then new)")
 
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")

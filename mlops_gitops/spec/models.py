@@ -97,6 +97,7 @@ class DataChecks(Strict):
     max_rows: int | None = Field(None, ge=0)
     max_null_fraction: float = Field(0.0, ge=0, le=1, description="Default for every column.")
     unique_rows: bool = False
+    max_file_mb: int = Field(512, ge=1, description="Larger files are refused before reading.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DataChecks:
@@ -358,7 +359,6 @@ class EnvironmentSpec(Strict):
 class ProjectSpec(Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; MLFLOW_TRACKING_URI "
                                      "wins; default: SQLite under .mlops/.")
-    dvc_remote: str | None = Field(None, description="DVC remote URL; default: .mlops/dvc-remote.")
     model_prefix: str = Field("", description="Prefix of every registered model name.")
 
 

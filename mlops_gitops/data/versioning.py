@@ -1,0 +1,91 @@
+"""Data versions from DVC: the md5 in a ``.dvc`` file (read without importing DVC), pulling
+missing data, and reading a file as it was at a git revision."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    path: str  # repository-relative data file
+    md5: str | None  # None when the file is not tracked by DVC
+
+
+def data_path(root: Path, relative: str, spec_file: str = "") -> Path:
+    """The data file, refusing any path that leaves the repository (also through symlinks)."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise DiagnosticError([Diagnostic(spec_file or relative, path="spec.path", code="path",
+                                          message=f"data path '{relative}' leaves the repository")])
+    return path
+
+
+def dvc_file(root: Path, relative: str) -> Path:
+    return root / f"{relative}.dvc"
+
+
+def data_version(root: Path, relative: str) -> DataVersion:
+    """The DVC md5 of a tracked file (< 1 ms: one small YAML read, no DVC import)."""
+    pointer = dvc_file(root, relative)
+    if not pointer.is_file():
+        return DataVersion(relative, None)
+    try:
+        meta = yaml.load(pointer.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        md5 = meta["outs"][0]["md5"]
+    except (yaml.YAMLError, KeyError, IndexError, TypeError, OSError) as exc:
+        problem = Diagnostic(str(pointer), code="dvc", message=f"unreadable DVC file: {exc}",
+                             hint="regenerate it with 'dvc add'")
+        raise DiagnosticError([problem]) from None
+    return DataVersion(relative, str(md5))
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
+                          capture_output=True, text=True)
+
+
+def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
+    """Return the data file, pulling it from the DVC remote when a fresh clone lacks it."""
+    path = data_path(root, relative, spec_file)
+    if path.is_file():
+        return path
+    if not dvc_file(root, relative).is_file():
+        raise DiagnosticError([Diagnostic(spec_file or relative, path="spec.path", code="data",
+                                          message=f"data file '{relative}' does not exist and is "
+                                          "not tracked by DVC",
+                                          hint=f"create it, then 'dvc add {relative}'")])
+    result = _dvc(root, "pull", "--quiet", relative)
+    if result.returncode != 0 or not path.is_file():
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise DiagnosticError([Diagnostic(
+            spec_file or relative, path="spec.path", code="dvc-pull",
+            message=f"'{relative}' is missing and 'dvc pull' failed: "
+                    f"{detail[-1] if detail else 'no output'}",
+            hint="check the DVC remote ('dvc remote list') is reachable and holds the data "
+                 "('dvc push' from a machine that has it)")])
+    return path
+
+
+def read_at_revision(root: Path, relative: str, rev: str) -> bytes:
+    """The bytes of a DVC-tracked file as of git revision ``rev`` (from the cache or remote)."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+    from scmrepo.exceptions import SCMError
+
+    try:
+        return dvc.api.read(relative, repo=str(root), rev=rev, mode="rb")
+    except (DvcException, SCMError, FileNotFoundError) as exc:
+        raise DiagnosticError([Diagnostic(relative, code="dvc", message=f"cannot read "
+                                          f"'{relative}' at revision '{rev}': {exc}",
+                                          hint="is the revision right, and was the data pushed "
+                                          "to the DVC remote?")]) from None
