@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup data demo test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -13,7 +13,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-demo: setup
+# The example's DVC remote is a local folder (.mlops/dvc-remote) that a fresh clone lacks:
+# recreate the tracked files from scikit-learn's bundled data sets and push them there.
+data: setup
+	$(PY) -m mlops_gitops.examples
+
+demo: data
 	$(VENV)/bin/mlops-gitops run
 
 test: setup

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlops_gitops.diagnostics import has_errors, render_text
+from mlops_gitops.diagnostics import DiagnosticError, has_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,22 @@ def run_lifecycle(root: Path) -> Iterator[StepResult]:
         return
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     yield StepResult("lint", True, f"specs are valid ({summary})")
+
+    from mlops_gitops.data.gate import validate_dataset
+
+    datasets = [item for item in project.loaded if item.kind == "Dataset"]
+    try:
+        reports = [validate_dataset(root, dataset) for dataset in datasets]
+    except DiagnosticError as exc:
+        yield StepResult("data validate", False, "data is not available",
+                         render_text(exc.diagnostics).splitlines())
+        return
+    details = [f"{r.dataset}: {r.rows} rows, md5 {r.md5 or 'untracked'}, "
+               f"{'ok' if r.ok else f'{len(r.failures)} failure(s)'}" for r in reports]
+    details += [f"  - {f.message}" for r in reports for f in r.failures]
+    failed = [r.dataset for r in reports if not r.ok]
+    yield StepResult("data validate", not failed,
+                     f"contracts broken: {', '.join(failed)}" if failed else
+                     f"{len(reports)} dataset(s) meet their contracts", details)
+    if failed:
+        return
