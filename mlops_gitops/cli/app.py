@@ -96,6 +96,36 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(enabled: bool):
+    """Progress lines on stderr: a live status line on a terminal, plain lines in CI."""
+    if not enabled:
+        return lambda message: None
+    if sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        return lambda message: console.log(message, highlight=False)
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mlops_gitops.train.trainer import train_model
+
+    project = _project(args)
+    progress = _progress(args.format == "text")
+    results = [train_model(project, model, force=args.force, progress=progress)
+               for model in _select(project, "Model", args.names)]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return 0
+    for r in results:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in r.metrics.items())
+        what = "trained" if r.status == "trained" else "unchanged (fingerprint hit)"
+        print(f"{r.model}: {what} -> {r.registered_name}/{r.version} "
+              f"fingerprint {r.fingerprint[:12]}{'  ' + metrics if metrics else ''}")
+    return 0
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from mlops_gitops.spec.project import load_project
 
@@ -209,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("name", metavar="DATASET")
     diff.add_argument("--rev", action="append", default=[], required=True, metavar="REV",
                       help="git revision; give it twice (old, then new)")
+
+    train = command("train", cmd_train, "Train models, log lineage to MLflow and register the "
+                    "version; a no-op when the fingerprint is already registered.")
+    train.add_argument("names", nargs="*", metavar="MODEL", help="models to train (default: all)")
+    train.add_argument("--force", action="store_true",
+                       help="retrain even when the fingerprint is already registered")
 
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")

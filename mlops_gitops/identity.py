@@ -1,0 +1,78 @@
+"""Content-addressed model identity: the fingerprint of everything that determines a trained model.
+
+fingerprint = sha256 of the canonical JSON of the normalized model spec (what is trained, not who
+owns it), the dataset spec, the data's DVC md5, the trainer version and the scikit-learn version.
+Training with a fingerprint that already has a registered version is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from mlops_gitops.spec.models import Dataset, Model
+
+# Bump when a change to the training code changes the trained artifact for the same specs.
+TRAINER_VERSION = "1"
+FINGERPRINT_LENGTH = 64
+
+TAG_MANAGED = "mlops.managed"
+TAG_FINGERPRINT = "mlops.fingerprint"
+TAG_STATUS = "mlops.status"  # "ready" once a version is completely registered
+STATUS_READY = "ready"
+
+
+def sklearn_version() -> str:
+    """Installed scikit-learn version, read from package metadata (no import of sklearn)."""
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # pragma: no cover - scikit-learn is a dependency
+        return "unknown"
+
+
+def canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dict:
+    """Everything that determines the trained artifact (owner, labels, tests, policy do not)."""
+    spec = model.spec.model_dump(mode="json", by_alias=True,
+                                 exclude={"tests", "policy", "registered_model"})
+    return {
+        "model": spec,
+        "dataset": dataset.spec.model_dump(mode="json", by_alias=True),
+        "data_md5": data_md5,
+        "trainer": TRAINER_VERSION,
+        "sklearn": sklearn_version(),
+    }
+
+
+def fingerprint(model: Model, dataset: Dataset, data_md5: str | None) -> str:
+    digest = hashlib.sha256(canonical_json(training_inputs(model, dataset, data_md5)).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A registered model version: ``NAME/VERSION`` (the part after ``models:/``)."""
+
+    name: str
+    version: int
+
+    def format(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.format()}"
+
+    @classmethod
+    def parse(cls, text: str) -> VersionRef:
+        """Inverse of :meth:`format`; accepts an optional ``models:/`` prefix."""
+        body = text.removeprefix("models:/")
+        name, sep, number = body.rpartition("/")
+        if not sep or not name or not number.isdigit() or int(number) < 1:
+            raise ValueError(f"not a model version reference: '{text}' (expected NAME/VERSION)")
+        return cls(name, int(number))

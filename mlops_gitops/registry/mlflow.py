@@ -1,0 +1,192 @@
+"""The MLflow adapter: the only module that imports MLflow's client.
+
+Implements :class:`RegistryReader` and :class:`RegistryWriter`, and logs training runs. Every MLflow
+or HTTP failure becomes a :class:`DiagnosticError` naming the tracking URI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Iterator
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.tracking import Tracking, apply_client_defaults, unreachable
+
+PAGE_MODELS = 1000
+PAGE_VERSIONS = 10_000
+MODEL_ARTIFACT = "model"
+
+
+def _pins(*packages: str) -> list[str]:
+    pins = []
+    for package in packages:
+        with contextlib.suppress(PackageNotFoundError):
+            pins.append(f"{package}=={version(package)}")
+    return pins
+
+
+class MlflowRegistry:
+    def __init__(self, tracking: Tracking):
+        apply_client_defaults()
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.tracking = tracking
+        self._mlflow = mlflow
+        if tracking.sqlite_path is not None:
+            tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(tracking.uri)
+        mlflow.set_registry_uri(tracking.uri)
+        self.client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+
+    @contextlib.contextmanager
+    def errors(self, action: str) -> Iterator[None]:
+        """Translate MLflow and connection failures into one clear, located error."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except MlflowException as exc:
+            text = str(exc.message if hasattr(exc, "message") else exc)
+            if "Max retries exceeded" in text or "Connection refused" in text or \
+                    "API request to" in text:
+                raise unreachable(self.tracking.uri, f"{action} failed after retries") from None
+            raise DiagnosticError([Diagnostic(self.tracking.uri, code="registry",
+                                              message=f"{action} failed: {text.splitlines()[0]}")
+                                   ]) from None
+        except OSError as exc:
+            raise unreachable(self.tracking.uri, f"{action}: {exc}") from None
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _version(v: Any) -> ModelVersion:
+        return ModelVersion(name=v.name, version=int(v.version), run_id=v.run_id or None,
+                            source=v.source or "", tags=dict(v.tags or {}),
+                            aliases=tuple(getattr(v, "aliases", None) or ()))
+
+    def find_version(self, name: str, fingerprint: str) -> ModelVersion | None:
+        with self.errors("searching model versions"):
+            found = self.client.search_model_versions(
+                f"name = '{name}' and tags.`{TAG_FINGERPRINT}` = '{fingerprint}'")
+        ready = [self._version(v) for v in found if (v.tags or {}).get(TAG_STATUS) == STATUS_READY]
+        return max(ready, key=lambda v: v.version) if ready else None
+
+    def get_version(self, name: str, number: int) -> ModelVersion | None:
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"reading {name}/{number}"):
+            try:
+                return self._version(self.client.get_model_version(name, str(number)))
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    return None
+                raise
+
+    def list_models(self) -> list[RegisteredModel]:
+        models, token = [], None
+        with self.errors("listing registered models"):
+            while True:
+                page = self.client.search_registered_models(max_results=PAGE_MODELS,
+                                                            page_token=token)
+                models += [RegisteredModel(
+                    name=m.name, description=m.description or "", tags=dict(m.tags or {}),
+                    aliases={k: int(v) for k, v in (m.aliases or {}).items()}) for m in page]
+                token = page.token
+                if not token:
+                    return models
+
+    def list_versions(self) -> list[ModelVersion]:
+        versions, token = [], None
+        with self.errors("listing model versions"):
+            while True:
+                page = self.client.search_model_versions(max_results=PAGE_VERSIONS,
+                                                         page_token=token)
+                versions += [self._version(v) for v in page]
+                token = page.token
+                if not token:
+                    return versions
+
+    def run_artifact_json(self, run_id: str, path: str) -> dict:
+        with self.errors(f"reading {path} of run {run_id}"):
+            return self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def ensure_model(self, name: str, description: str, tags: dict[str, str]) -> None:
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"registering model {name}"):
+            try:
+                self.client.create_registered_model(name, tags=tags, description=description)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                for key, value in tags.items():
+                    self.client.set_registered_model_tag(name, key, value)
+
+    def set_version_tags(self, name: str, number: int, tags: dict[str, str]) -> None:
+        with self.errors(f"tagging {name}/{number}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(name, str(number), key, value)
+
+    def set_alias(self, name: str, alias: str, number: int) -> None:
+        with self.errors(f"setting alias {alias} of {name}"):
+            self.client.set_registered_model_alias(name, alias, str(number))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        with self.errors(f"deleting alias {alias} of {name}"):
+            self.client.delete_registered_model_alias(name, alias)
+
+    def delete_version(self, name: str, number: int) -> None:
+        with self.errors(f"deleting {name}/{number}"):
+            self.client.delete_model_version(name, str(number))
+
+    # --- training runs ---------------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> str:
+        experiment_name = f"mlops-gitops/{name}"
+        with self.errors(f"creating experiment {experiment_name}"):
+            found = self.client.get_experiment_by_name(experiment_name)
+            if found is not None:
+                return found.experiment_id
+            location = (f"{self.tracking.artifact_location}/{name}"
+                        if self.tracking.artifact_location else None)
+            return self.client.create_experiment(experiment_name, artifact_location=location)
+
+    def log_training(self, *, registered_name: str, pipeline, X_example, predictions,
+                     params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
+                     lineage: dict) -> tuple[str, str]:
+        """Log a run with the fitted model; returns (run id, model URI)."""
+        mlflow = self._mlflow
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(X_example, predictions)
+        with self.errors("logging the training run"):
+            with mlflow.start_run(experiment_id=self.experiment_id(registered_name),
+                                  tags=tags) as run:
+                mlflow.log_params(params)
+                mlflow.log_metrics(metrics)
+                mlflow.log_dict(lineage, "lineage.json")
+                info = mlflow.sklearn.log_model(
+                    pipeline, name=MODEL_ARTIFACT, signature=signature,
+                    input_example=X_example.head(3), serialization_format="skops",
+                    pip_requirements=_pins("scikit-learn", "skops", "numpy", "pandas", "scipy"),
+                )
+            return run.info.run_id, info.model_uri
+
+    def register_version(self, name: str, source: str, run_id: str,
+                         tags: dict[str, str]) -> int:
+        with self.errors(f"registering a version of {name}"):
+            created = self.client.create_model_version(name, source=source, run_id=run_id,
+                                                       tags=tags)
+            return int(created.version)
+
+    def load_model(self, name: str, number: int):
+        with self.errors(f"loading {name}/{number}"):
+            return self._mlflow.sklearn.load_model(f"models:/{name}/{number}")

@@ -1,0 +1,52 @@
+"""The registry as the rest of the code sees it: plain values and two small protocols.
+
+Only :mod:`mlops_gitops.registry.mlflow` talks to MLflow; tests may use a fake behind the same
+protocols. Version numbers are always ``int`` here (MLflow returns str from a server and int from
+SQLite).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    run_id: str | None = None
+    source: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+class RegistryReader(Protocol):
+    def find_version(self, name: str, fingerprint: str) -> ModelVersion | None:
+        """The newest completely registered version with this fingerprint."""
+
+    def get_version(self, name: str, version: int) -> ModelVersion | None: ...
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model, with tags and aliases (paged, a handful of calls)."""
+
+    def list_versions(self) -> list[ModelVersion]:
+        """Every model version, with tags (paged)."""
+
+
+class RegistryWriter(Protocol):
+    def ensure_model(self, name: str, description: str, tags: dict[str, str]) -> None: ...
+
+    def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None: ...
+
+    def set_alias(self, name: str, alias: str, version: int) -> None: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...

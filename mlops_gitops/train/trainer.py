@@ -1,0 +1,246 @@
+"""``train``: fit a Model spec's pipeline on its dataset's train split, evaluate it on the test
+split, log the run with its lineage to MLflow and register the version under its fingerprint.
+
+A fingerprint that already has a ready version is a no-op, found without importing MLflow or
+scikit-learn when the registry allows it (see :mod:`mlops_gitops.registry.lookup`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mlops_gitops import __version__
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.identity import (
+    STATUS_READY,
+    TAG_FINGERPRINT,
+    TAG_MANAGED,
+    TAG_STATUS,
+    fingerprint,
+    sklearn_version,
+    training_inputs,
+)
+from mlops_gitops.spec.loader import LoadedSpec
+from mlops_gitops.spec.project import Project
+from mlops_gitops.tracking import Tracking, resolve_tracking
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model: str
+    registered_name: str
+    fingerprint: str
+    version: int
+    status: str  # "trained" | "cached"
+    run_id: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    test_split_hash: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingTarget:
+    """What a model trains on and the fingerprint that names the result (cheap to compute)."""
+
+    model: LoadedSpec
+    dataset: LoadedSpec
+    registered_name: str
+    data_md5: str
+    fingerprint: str
+
+
+def registered_name(project: Project, model: LoadedSpec) -> str:
+    return project.config.model_prefix + model.spec.registered_name
+
+
+def data_md5(root: Path, dataset: LoadedSpec) -> str:
+    """The DVC md5 of the data; for an untracked file, the md5 of its bytes."""
+    from mlops_gitops.data.versioning import data_path, data_version, ensure_present
+
+    relative = dataset.spec.spec.path
+    tracked = data_version(root, relative).md5
+    if tracked:
+        return tracked
+    data_path(root, relative, dataset.file)
+    path = ensure_present(root, relative, dataset.file)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def training_target(project: Project, model: LoadedSpec) -> TrainingTarget:
+    dataset = project.located("Dataset", model.spec.spec.dataset)
+    md5 = data_md5(project.root, dataset)
+    return TrainingTarget(model, dataset, registered_name(project, model), md5,
+                          fingerprint(model.spec, dataset.spec, md5))
+
+
+def tracking_for(project: Project) -> Tracking:
+    return resolve_tracking(project.root, project.config.tracking_uri)
+
+
+def find_existing(tracking: Tracking, target: TrainingTarget, registry_factory) -> int | None:
+    """A ready version for the fingerprint: the fast path first, the MLflow client if needed."""
+    from mlops_gitops.registry.lookup import LookupUnavailable, find_ready_version
+
+    try:
+        return find_ready_version(tracking, target.registered_name, target.fingerprint)
+    except LookupUnavailable:
+        found = registry_factory(tracking).find_version(target.registered_name,
+                                                        target.fingerprint)
+        return found.version if found else None
+
+
+def _flat_params(model: LoadedSpec) -> dict[str, str]:
+    spec = model.spec.spec
+    params = {"estimator": spec.estimator.class_, "seed": str(spec.seed),
+              "dataset": spec.dataset, "target": spec.target, "features": ",".join(spec.features)}
+    params.update({f"estimator.{k}": str(v) for k, v in spec.estimator.params.items()})
+    for i, step in enumerate(spec.steps):
+        params[f"step{i}"] = step.class_
+        params.update({f"step{i}.{k}": str(v) for k, v in step.params.items()})
+    return params
+
+
+def load_training_frame(root: Path, dataset: LoadedSpec):
+    """The dataset read and checked against its contract; contract failures stop training."""
+    from mlops_gitops.data.contract import read_csv, validate_frame
+    from mlops_gitops.data.versioning import ensure_present
+
+    spec = dataset.spec.spec
+    frame, failures = read_csv(ensure_present(root, spec.path, dataset.file), spec)
+    if frame is not None:
+        failures = validate_frame(frame, spec)
+    if failures:
+        raise DiagnosticError([Diagnostic(spec.path, message=f"dataset '{dataset.name}' breaks "
+                                          f"its contract: {f.message}", code=f"data-{f.check}")
+                               for f in failures])
+    return frame
+
+
+def fit_and_evaluate(target: TrainingTarget, frame, progress: Progress):
+    """(fitted pipeline, metrics, split) for a target; user mistakes become diagnostics."""
+    from mlops_gitops.data.split import split_frame
+    from mlops_gitops.evaluate.metrics import evaluate
+    from mlops_gitops.train.pipeline import build_pipeline, parameter_error
+
+    spec = target.model.spec.spec
+    missing = [c for c in [spec.target, *spec.features] if c not in frame.columns]
+    if missing:
+        raise DiagnosticError([target.model.diagnostic(
+            ("spec", "target" if spec.target in missing else "features"),
+            f"column(s) {', '.join(missing)} missing from {target.dataset.spec.spec.path}")])
+    split = split_frame(frame, target.dataset.spec.spec.split)
+    if spec.task == "classification" and split.train[spec.target].nunique() < 2:
+        raise DiagnosticError([target.model.diagnostic(
+            ("spec", "target"), f"the training split has a single class of '{spec.target}' "
+            f"({split.train[spec.target].iloc[0]!r}); a classifier needs at least two")])
+    pipeline = build_pipeline(target.model)
+    progress(f"{target.model.name}: fitting {spec.estimator.class_.rsplit('.', 1)[-1]} on "
+             f"{len(split.train)} rows")
+    try:
+        pipeline.fit(split.train[spec.features], split.train[spec.target])
+    except (ValueError, TypeError) as exc:
+        raise parameter_error(target.model, exc) from None
+    try:
+        metrics = evaluate(pipeline, split.test, spec.features, spec.target, spec.metrics)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DiagnosticError([target.model.diagnostic(("spec", "metrics"),
+                                                       f"cannot compute the metrics: {exc}")]) \
+            from None
+    return pipeline, metrics, split
+
+
+def lineage(project: Project, target: TrainingTarget, split_hash: str) -> dict:
+    from mlops_gitops.lineage import file_sha256, git_state
+
+    commit, dirty = git_state(project.root)
+    files = {item.file: file_sha256(project.root / item.file) if (project.root / item.file)
+             .is_file() else None for item in (target.model, target.dataset)}
+    return {
+        "fingerprint": target.fingerprint,
+        "inputs": training_inputs(target.model.spec, target.dataset.spec, target.data_md5),
+        "git": {"commit": commit, "dirty": dirty},
+        "spec_files": files,
+        "dataset": {"name": target.dataset.name, "path": target.dataset.spec.spec.path,
+                    "md5": target.data_md5, "test_split_hash": split_hash},
+        "versions": {"mlops-gitops": __version__, "scikit-learn": sklearn_version(),
+                     "python": platform.python_version()},
+    }
+
+
+def _run_tags(meta: dict) -> dict[str, str]:
+    return {
+        TAG_MANAGED: "true",
+        TAG_FINGERPRINT: meta["fingerprint"],
+        "mlops.git_commit": meta["git"]["commit"] or "",
+        "mlops.git_dirty": str(meta["git"]["dirty"]).lower(),
+        "mlops.dataset": meta["dataset"]["name"],
+        "mlops.data_md5": meta["dataset"]["md5"],
+        "mlops.test_split_hash": meta["dataset"]["test_split_hash"],
+        "mlops.spec_files": ",".join(f"{f}@{h[:12] if h else '-'}"
+                                     for f, h in meta["spec_files"].items()),
+        "mlops.sklearn_version": meta["versions"]["scikit-learn"],
+        "mlops.version": meta["versions"]["mlops-gitops"],
+    }
+
+
+def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
+                registry_factory=None, progress: Progress = lambda message: None) -> TrainResult:
+    started = time.perf_counter()
+    tracking = tracking_for(project)
+    registry_factory = registry_factory or _mlflow_registry
+    target = training_target(project, model)
+    if not force:
+        existing = find_existing(tracking, target, registry_factory)
+        if existing is not None:
+            progress(f"{model.name}: fingerprint {target.fingerprint[:12]} already registered as "
+                     f"{target.registered_name}/{existing}")
+            return TrainResult(model.name, target.registered_name, target.fingerprint, existing,
+                               "cached", seconds=time.perf_counter() - started)
+    from mlops_gitops.tracking import check_reachable
+
+    check_reachable(tracking)
+    frame = load_training_frame(project.root, target.dataset)
+    pipeline, metrics, split = fit_and_evaluate(target, frame, progress)
+    meta = lineage(project, target, split.test_hash)
+    registry = registry_factory(tracking)
+    progress(f"{model.name}: logging the run and the model to {tracking.uri}")
+    spec = model.spec
+    registry.ensure_model(target.registered_name, spec.metadata.description or "",
+                          {TAG_MANAGED: "true", "mlops.owner": spec.metadata.owner or "",
+                           **{f"mlops.label.{k}": v for k, v in spec.metadata.labels.items()}})
+    features = split.test[spec.spec.features]
+    run_id, model_uri = registry.log_training(
+        registered_name=target.registered_name, pipeline=pipeline, X_example=features,
+        predictions=pipeline.predict(features.head(3)), params=_flat_params(model),
+        metrics=metrics, tags=_run_tags(meta), lineage=meta)
+    number = registry.register_version(target.registered_name, model_uri, run_id,
+                                       {TAG_MANAGED: "true", TAG_FINGERPRINT: target.fingerprint,
+                                        "mlops.test_split_hash": split.test_hash})
+    try:  # only a completely registered version is marked ready (and ever found again)
+        registry.set_version_tags(target.registered_name, number, {TAG_STATUS: STATUS_READY})
+    except DiagnosticError:
+        try:
+            registry.delete_version(target.registered_name, number)
+        except DiagnosticError:
+            pass  # never marked ready, so never used: the next train registers a new one
+        raise
+    progress(f"{model.name}: registered {target.registered_name}/{number}")
+    return TrainResult(model.name, target.registered_name, target.fingerprint, number,
+                       "trained", run_id, metrics, split.test_hash,
+                       time.perf_counter() - started)
+
+
+def _mlflow_registry(tracking: Tracking):
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+
+    return MlflowRegistry(tracking)
