@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Iterator
+from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
@@ -32,9 +33,10 @@ def _pins(*packages: str) -> list[str]:
 class MlflowRegistry:
     def __init__(self, tracking: Tracking):
         apply_client_defaults()
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
         import mlflow
         from mlflow import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # mlflow sets INFO on import
 
         self.tracking = tracking
         self._mlflow = mlflow

@@ -6,7 +6,7 @@ import importlib
 import inspect
 import re
 
-from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.spec import catalog
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.models import Step

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mlops_gitops import __version__
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
