@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -163,13 +164,18 @@ class MlflowRegistry:
 
     def log_training(self, *, registered_name: str, pipeline, X_example, predictions,
                      params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-                     lineage: dict) -> tuple[str, str]:
-        """Log a run with the fitted model; returns (run id, model URI)."""
+                     lineage: dict) -> tuple[str, str, str]:
+        """Log a run with the fitted model; returns (run id, model URI, logged model id)."""
         mlflow = self._mlflow
+        import skops.io
         from mlflow.models import infer_signature
 
         signature = infer_signature(X_example, predictions)
-        with self.errors("logging the training run"):
+        # Our own freshly fitted, allow-listed pipeline: trust the types skops flags in it (tree
+        # structures, dtypes). Loading reuses the list recorded in the MLmodel file.
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)) or None
+        # MLflow prints run links to stdout when a run ends: keep stdout for our own output.
+        with self.errors("logging the training run"), contextlib.redirect_stdout(sys.stderr):
             with mlflow.start_run(experiment_id=self.experiment_id(registered_name),
                                   tags=tags) as run:
                 mlflow.log_params(params)
@@ -178,15 +184,16 @@ class MlflowRegistry:
                 info = mlflow.sklearn.log_model(
                     pipeline, name=MODEL_ARTIFACT, signature=signature,
                     input_example=X_example.head(3), serialization_format="skops",
+                    skops_trusted_types=trusted,
                     pip_requirements=_pins("scikit-learn", "skops", "numpy", "pandas", "scipy"),
                 )
-            return run.info.run_id, info.model_uri
+            return run.info.run_id, info.model_uri, info.model_id
 
-    def register_version(self, name: str, source: str, run_id: str,
+    def register_version(self, name: str, source: str, run_id: str, model_id: str,
                          tags: dict[str, str]) -> int:
         with self.errors(f"registering a version of {name}"):
             created = self.client.create_model_version(name, source=source, run_id=run_id,
-                                                       tags=tags)
+                                                       tags=tags, model_id=model_id)
             return int(created.version)
 
     def load_model(self, name: str, number: int):

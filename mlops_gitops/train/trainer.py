@@ -219,11 +219,11 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
                           {TAG_MANAGED: "true", "mlops.owner": spec.metadata.owner or "",
                            **{f"mlops.label.{k}": v for k, v in spec.metadata.labels.items()}})
     features = split.test[spec.spec.features]
-    run_id, model_uri = registry.log_training(
+    run_id, model_uri, model_id = registry.log_training(
         registered_name=target.registered_name, pipeline=pipeline, X_example=features,
         predictions=pipeline.predict(features.head(3)), params=_flat_params(model),
         metrics=metrics, tags=_run_tags(meta), lineage=meta)
-    number = registry.register_version(target.registered_name, model_uri, run_id,
+    number = registry.register_version(target.registered_name, model_uri, run_id, model_id,
                                        {TAG_MANAGED: "true", TAG_FINGERPRINT: target.fingerprint,
                                         "mlops.test_split_hash": split.test_hash})
     try:  # only a completely registered version is marked ready (and ever found again)

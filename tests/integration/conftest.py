@@ -18,9 +18,16 @@ GIT_ENV = {
 }
 
 
+def clean_env() -> dict[str, str]:
+    """The environment for child processes: no tracking URI leaks in from in-process MLflow use
+    (``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    return {**env, **GIT_ENV}
+
+
 def run(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
-                            text=True)
+    result = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n"
                              f"{result.stderr}")
@@ -57,3 +64,69 @@ def example_repo(tmp_path: Path) -> Path:
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", "example project")
     return root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process serving {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """A real `mlflow server` (SQLite backend, proxied artifacts) on a free port of 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(folder / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server",
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts"),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+        # no background job runners: the registry does not need them (saves ~1 GB of memory)
+        env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", 90, process)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def server_repo(example_repo: Path, mlflow_server: str, request) -> Path:
+    """The example repository pointed at the session's server, with a model-name prefix unique
+    to the test so tests never see each other's registered models."""
+    import re
+
+    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40] + "-"
+    config = example_repo / "mlops-gitops.yaml"
+    text = config.read_text().replace("tracking_uri: null", f"tracking_uri: {mlflow_server}")
+    config.write_text(text + f"  model_prefix: {prefix}\n")
+    run(example_repo, "git", "commit", "-qam", "use the test server")
+    return example_repo

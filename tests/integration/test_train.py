@@ -1,0 +1,162 @@
+"""Training against a real `mlflow server` and the embedded default (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from tests.integration.conftest import cli, free_port, run
+
+pytestmark = pytest.mark.integration
+
+
+def train(repo, *args):
+    result = cli(repo, "train", "--format", "json", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {r["model"]: r for r in json.loads(result.stdout)}
+
+
+def test_train_registers_loads_back_and_is_a_noop_the_second_time(server_repo, mlflow_server):
+    first = train(server_repo)
+    iris = first["iris-classifier"]
+    assert iris["status"] == "trained" and iris["version"] == 1
+    assert iris["metrics"]["accuracy"] > 0.85
+    assert first["diabetes-regressor"]["metrics"]["r2"] > 0.3
+
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_server, mlflow_server)
+    name = iris["registered_name"]
+    version = client.get_model_version(name, "1")
+    assert version.tags["mlops.fingerprint"] == iris["fingerprint"]
+    assert version.tags["mlops.status"] == "ready" and version.tags["mlops.managed"] == "true"
+    assert client.get_registered_model(name).tags["mlops.managed"] == "true"
+    run_data = client.get_run(version.run_id).data
+    assert run_data.tags["mlops.data_md5"] and run_data.tags["mlops.git_commit"]
+    assert run_data.tags["mlops.git_dirty"] == "false"
+    assert run_data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
+    assert run_data.metrics["accuracy"] == pytest.approx(iris["metrics"]["accuracy"])
+    mlflow.set_tracking_uri(mlflow_server)
+    lineage = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/lineage.json")
+    assert lineage["dataset"]["test_split_hash"] == iris["test_split_hash"]
+    assert lineage["spec_files"]["specs/models/iris-classifier.yaml"]
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/1")
+    sample = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
+                          columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
+    assert list(loaded.predict(sample)) == ["setosa", "virginica"]
+
+    second = train(server_repo)
+    assert second["iris-classifier"]["status"] == "cached"
+    assert second["iris-classifier"]["version"] == 1
+
+
+def test_force_retrains_with_identical_metrics(server_repo):
+    first = train(server_repo, "iris-classifier")["iris-classifier"]
+    again = train(server_repo, "iris-classifier", "--force")["iris-classifier"]
+    assert again["status"] == "trained" and again["version"] == first["version"] + 1
+    assert again["metrics"] == first["metrics"]
+    assert again["fingerprint"] == first["fingerprint"]
+    assert again["test_split_hash"] == first["test_split_hash"]
+
+
+def test_changed_hyperparameter_is_a_new_fingerprint(server_repo):
+    first = train(server_repo, "iris-classifier")["iris-classifier"]
+    spec = server_repo / "specs" / "models" / "iris-classifier.yaml"
+    spec.write_text(spec.read_text().replace("C: 1.0", "C: 0.5"))
+    second = train(server_repo, "iris-classifier")["iris-classifier"]
+    assert second["fingerprint"] != first["fingerprint"]
+    assert second["status"] == "trained" and second["version"] == first["version"] + 1
+
+
+def test_owner_change_keeps_the_fingerprint(server_repo):
+    first = train(server_repo, "iris-classifier")["iris-classifier"]
+    spec = server_repo / "specs" / "models" / "iris-classifier.yaml"
+    spec.write_text(spec.read_text().replace("owner: ml-team", "owner: another-team"))
+    assert train(server_repo, "iris-classifier")["iris-classifier"]["status"] == "cached"
+    assert first["status"] == "trained"
+
+
+def test_fast_lookup_agrees_with_the_mlflow_client(server_repo, mlflow_server):
+    from mlops_gitops.registry.lookup import find_ready_version
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.tracking import Tracking
+
+    result = train(server_repo, "iris-classifier")["iris-classifier"]
+    tracking = Tracking(mlflow_server)
+    name, fingerprint = result["registered_name"], result["fingerprint"]
+    assert find_ready_version(tracking, name, fingerprint) == result["version"]
+    assert MlflowRegistry(tracking).find_version(name, fingerprint).version == result["version"]
+    assert find_ready_version(tracking, name, "0" * 64) is None
+
+
+def test_version_not_marked_ready_is_not_reused(server_repo, mlflow_server):
+    from mlflow import MlflowClient
+
+    first = train(server_repo, "iris-classifier")["iris-classifier"]
+    client = MlflowClient(mlflow_server, mlflow_server)
+    client.delete_model_version_tag(first["registered_name"], str(first["version"]),
+                                    "mlops.status")
+    again = train(server_repo, "iris-classifier")["iris-classifier"]
+    assert again["status"] == "trained" and again["version"] == first["version"] + 1
+
+
+def test_server_down_fails_fast_with_the_uri(example_repo):
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run(example_repo, "env", f"MLFLOW_TRACKING_URI={uri}", sys.executable, "-m",
+                 "mlops_gitops", "train", "iris-classifier", check=False)
+    assert result.returncode == 1
+    assert f"cannot reach the MLflow tracking server at {uri}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_embedded_default_store(example_repo):
+    result = train(example_repo, "iris-classifier")["iris-classifier"]
+    assert result["status"] == "trained"
+    assert (example_repo / ".mlops" / "mlflow.db").is_file()
+    assert train(example_repo, "iris-classifier")["iris-classifier"]["status"] == "cached"
+
+
+@pytest.mark.parametrize("old,new,fragment,field", [
+    ("C: 1.0", "C: -1.0", "hyperparameter rejected: The 'C' parameter of LogisticRegression",
+     "spec.estimator.params.C"),
+    ("max_iter: 500", "max_itr: 500", "LogisticRegression has no parameter 'max_itr'",
+     "spec.estimator.params.max_itr"),
+])
+def test_bad_hyperparameter_names_the_spec_field(example_repo, old, new, fragment, field):
+    spec = example_repo / "specs" / "models" / "iris-classifier.yaml"
+    spec.write_text(spec.read_text().replace(old, new))
+    result = cli(example_repo, "train", "iris-classifier")
+    assert result.returncode == 1
+    assert "specs/models/iris-classifier.yaml:" in result.stderr
+    assert fragment in result.stderr and field in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_single_class_training_set(example_repo):
+    data = example_repo / "data" / "iris.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines[:51]))  # header + the 50 setosa rows
+    spec = example_repo / "specs" / "datasets" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("min_rows: 100", "min_rows: 10")
+                    .replace(", stratify: species", ""))
+    result = cli(example_repo, "train", "iris-classifier")
+    assert result.returncode == 1
+    assert "single class of 'species'" in result.stderr
+    assert "specs/models/iris-classifier.yaml:" in result.stderr
+
+
+def test_contract_failure_stops_training(example_repo):
+    data = example_repo / "data" / "iris.csv"
+    data.write_text(data.read_text().replace("setosa", "setoza", 1))
+    result = cli(example_repo, "train", "iris-classifier")
+    assert result.returncode == 1
+    assert "dataset 'iris' breaks its contract" in result.stderr
+    assert not (example_repo / ".mlops" / "mlflow.db").exists()
