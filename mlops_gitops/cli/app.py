@@ -126,6 +126,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from mlops_gitops.train.trainer import registered_name, tracking_for
+    from mlops_gitops.train.verify import verify_version
+
+    project = _project(args)
+    [model] = _select(project, "Model", [args.name])
+    result = verify_version(project.root, tracking_for(project), registered_name(project, model),
+                            args.version, args.tolerance)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"{result.name}/{result.version}: retrained from its lineage (data from "
+              f"{result.data_source})")
+        for metric, value in result.reproduced.items():
+            recorded = result.recorded.get(metric)
+            delta = "missing" if recorded is None else f"delta {value - recorded:+.3g}"
+            print(f"  {metric:<16} recorded {recorded}  reproduced {value}  {delta}")
+        print("reproduces" if result.ok else f"DOES NOT reproduce within {result.tolerance:g}")
+    return 0 if result.ok else 1
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
     from mlops_gitops.spec.project import load_project
 
@@ -245,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("names", nargs="*", metavar="MODEL", help="models to train (default: all)")
     train.add_argument("--force", action="store_true",
                        help="retrain even when the fingerprint is already registered")
+
+    verify = command("verify", cmd_verify, "Retrain a registered version from its recorded "
+                     "lineage and check that its metrics reproduce.")
+    verify.add_argument("name", metavar="MODEL")
+    verify.add_argument("--version", type=int, required=True, metavar="V",
+                        help="registered version number")
+    verify.add_argument("--tolerance", type=float, default=1e-9,
+                        help="largest allowed absolute metric difference (default: 1e-9)")
 
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")

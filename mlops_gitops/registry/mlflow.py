@@ -115,6 +115,10 @@ class MlflowRegistry:
                 if not token:
                     return versions
 
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        with self.errors(f"reading run {run_id}"):
+            return dict(self.client.get_run(run_id).data.metrics)
+
     def run_artifact_json(self, run_id: str, path: str) -> dict:
         with self.errors(f"reading {path} of run {run_id}"):
             return self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")

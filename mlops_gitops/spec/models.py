@@ -44,7 +44,8 @@ class Strict(BaseModel):
     """Base of every spec object: unknown fields are errors; remembers which class validated which
     mapping so that diagnostics can suggest the field a typo meant."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -229,7 +229,12 @@ class _Builder:
             value = event.value
         else:
             node = yaml.ScalarNode(tag, event.value)
-            value = self._constructor.yaml_constructors[tag](self._constructor, node)
+            try:
+                value = self._constructor.yaml_constructors[tag](self._constructor, node)
+            except (ValueError, KeyError, IndexError, TypeError):
+                kind = tag.rsplit(":", 1)[-1]
+                raise _Abort(YamlProblem(*_position(event), f"'{event.value}' is not a valid "
+                                         f"{kind}", path)) from None
         if len(_SCALAR_CACHE) < 50_000 and len(event.value) < 64:
             _SCALAR_CACHE[cache_key] = value
         return value
@@ -237,6 +242,11 @@ class _Builder:
 
 # Resolved scalars by (explicit tag, implicit flags, text); values are immutable.
 _SCALAR_CACHE: dict[tuple, Any] = {}
+
+
+def _line_col(text: str, index: int) -> Position:
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
 
 
 def _line_of_offset(raw: bytes, offset: int) -> Position:
@@ -262,7 +272,8 @@ def read_yaml(raw: bytes) -> tuple[list[YamlDocument], list[YamlProblem]]:
     documents: list[YamlDocument] = []
     try:
         for doc in _Builder().documents(text):
-            documents.append(doc)
+            if doc.data is not None:  # empty documents ('---' alone) are skipped, as kubectl does
+                documents.append(doc)
     except _Abort as abort:
         return documents, [abort.problem]
     except yaml.MarkedYAMLError as exc:
@@ -272,6 +283,12 @@ def read_yaml(raw: bytes) -> tuple[list[YamlDocument], list[YamlProblem]]:
         at_tab = mark is not None and text[mark.index:mark.index + 1] == "\t"
         hint = "indent YAML with spaces, not tabs" if at_tab else ""
         return documents, [YamlProblem(line, col, f"invalid YAML: {message}", hint=hint)]
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        return documents, [YamlProblem(line, col, "invalid YAML: control characters are "
+                                       f"not allowed (#x{exc.character:04x})",
+                                       hint="remove it or write it as an escape in a quoted "
+                                       "string")]
     except yaml.YAMLError as exc:
         return documents, [YamlProblem(1, 1, f"invalid YAML: {exc}")]
     return documents, []

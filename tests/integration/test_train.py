@@ -160,3 +160,27 @@ def test_contract_failure_stops_training(example_repo):
     assert result.returncode == 1
     assert "dataset 'iris' breaks its contract" in result.stderr
     assert not (example_repo / ".mlops" / "mlflow.db").exists()
+
+
+def test_verify_retrains_from_lineage_even_after_the_data_moved_on(server_repo):
+    from tests.integration.conftest import dvc
+
+    trained = train(server_repo, "iris-classifier")["iris-classifier"]
+    data = server_repo / "data" / "iris.csv"
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines[:-5]))  # a newer data version in the working tree
+    dvc(server_repo, "add", "-q", "data/iris.csv")
+    result = cli(server_repo, "verify", "iris-classifier", "--version", str(trained["version"]),
+                 "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["data_source"].startswith("git ")
+    assert report["reproduced"] == pytest.approx(trained["metrics"], abs=1e-12)
+
+
+def test_verify_unknown_version(server_repo):
+    train(server_repo, "iris-classifier")
+    result = cli(server_repo, "verify", "iris-classifier", "--version", "99")
+    assert result.returncode == 1
+    assert "iris-classifier/99 does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

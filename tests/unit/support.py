@@ -1,4 +1,4 @@
-"""Helpers shared by the unit tests: the example project, and the CLI in a subprocess or in-process."""
+"""Helpers for the unit tests: the example project, and the CLI in a subprocess or in-process."""
 
 from __future__ import annotations
 
