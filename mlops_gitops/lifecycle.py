@@ -54,3 +54,22 @@ def run_lifecycle(root: Path) -> Iterator[StepResult]:
                      f"{len(reports)} dataset(s) meet their contracts", details)
     if failed:
         return
+
+    from mlops_gitops.train.trainer import train_model
+
+    models = [item for item in project.loaded if item.kind == "Model"]
+    try:
+        results = [train_model(project, model) for model in models]
+    except DiagnosticError as exc:
+        yield StepResult("train", False, "training failed", render_text(exc.diagnostics)
+                         .splitlines())
+        return
+    details = []
+    for r in results:
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in r.metrics.items())
+        state = "trained" if r.status == "trained" else "unchanged (fingerprint hit)"
+        details.append(f"{r.model}: {state} -> {r.registered_name}/{r.version}"
+                       f"{'  ' + metrics if metrics else ''}")
+    trained = sum(r.status == "trained" for r in results)
+    yield StepResult("train", True, f"{trained} trained, {len(results) - trained} unchanged",
+                     details)
