@@ -275,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--tolerance", type=float, default=1e-9,
                         help="largest allowed absolute metric difference (default: 1e-9)")
 
+    from mlops_gitops.cli.reconcile_commands import add_commands
+
+    add_commands(command, _project)
+
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")
     return parser

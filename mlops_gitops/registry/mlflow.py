@@ -137,6 +137,45 @@ class MlflowRegistry:
                 for key, value in tags.items():
                     self.client.set_registered_model_tag(name, key, value)
 
+    def update_model(self, name: str, description: str, set_tags: dict[str, str],
+                     delete_tags: list[str]) -> None:
+        with self.errors(f"updating registered model {name}"):
+            current = self.client.get_registered_model(name)
+            if (current.description or "") != description:
+                self.client.update_registered_model(name, description=description)
+            for key, value in set_tags.items():
+                self.client.set_registered_model_tag(name, key, value)
+            for key in delete_tags:
+                self.client.delete_registered_model_tag(name, key)
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        with self.errors(f"tagging registered model {name}"):
+            self.client.set_registered_model_tag(name, key, value)
+
+    def acquire_lock(self, name: str, holder: dict[str, str]) -> dict[str, str] | None:
+        """A lock is a registered model without versions: creating it is atomic in MLflow."""
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"taking the lock {name}"):
+            try:
+                self.client.create_registered_model(name, tags=holder,
+                                                    description="mlops-gitops apply lock")
+                return None
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            return dict(self.client.get_registered_model(name).tags)
+
+    def release_lock(self, name: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"releasing the lock {name}"):
+            try:
+                self.client.delete_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+
     def set_version_tags(self, name: str, number: int, tags: dict[str, str]) -> None:
         with self.errors(f"tagging {name}/{number}"):
             for key, value in tags.items():

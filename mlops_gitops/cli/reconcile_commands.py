@@ -1,0 +1,178 @@
+"""``plan``, ``apply``, ``status`` and ``force-unlock``: the reconciler on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+
+
+def _registry(project):
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.tracking import check_reachable
+    from mlops_gitops.train.trainer import tracking_for
+
+    tracking = tracking_for(project)
+    check_reachable(tracking)
+    return MlflowRegistry(tracking)
+
+
+def _commit(project) -> str | None:
+    from mlops_gitops.lineage import git_state
+
+    return git_state(project.root)[0]
+
+
+def _make_plan(project, env: str, registry, prune: bool):
+    from mlops_gitops.reconcile.apply import make_plan
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.live import read_live_state
+
+    desired = desired_state(project, env)  # specs first: spec mistakes need no registry
+    return make_plan(desired, read_live_state(registry), _commit(project), prune)
+
+
+def _print_plan(plan, fmt: str) -> None:
+    from mlops_gitops.reconcile.render import plan_markdown, plan_text
+
+    if fmt == "json":
+        print(plan.to_json())
+    else:
+        print(plan_markdown(plan) if fmt == "markdown" else plan_text(plan))
+
+
+def cmd_plan(args: argparse.Namespace, project) -> int:
+    registry = _registry(project)
+    plan = _make_plan(project, args.env, registry, args.prune)
+    if args.out:
+        args.out.write_text(plan.to_json() + "\n", encoding="utf-8")
+    _print_plan(plan, args.format)
+    if plan.unresolved:
+        return 1
+    return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _load_plan(path: Path, env: str):
+    from mlops_gitops.reconcile.plan import Plan
+
+    try:
+        plan = Plan.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DiagnosticError([Diagnostic(str(path), code="plan",
+                                          message=f"not a readable plan file: {exc}")]) from None
+    if plan.env != env:
+        raise DiagnosticError([Diagnostic(str(path), code="plan", message=f"the plan is for "
+                                          f"environment '{plan.env}', not '{env}'")])
+    return plan
+
+
+def _confirm(plan) -> bool:
+    if not sys.stdin.isatty():
+        raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                          message="no terminal to confirm the plan on",
+                                          hint="review the plan, then pass --auto-approve")])
+    print(f"\nApply these changes to '{plan.env}'? Only 'yes' will be accepted.")
+    return input("  Enter a value: ").strip() == "yes"
+
+
+def cmd_apply(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.reconcile.apply import Lock, apply_plan
+    from mlops_gitops.reconcile.render import plan_text
+
+    registry = _registry(project)
+    progress = (lambda m: print(f"  {m}", file=sys.stderr)) if args.format == "text" else \
+        (lambda m: None)
+    with Lock(registry, args.env, args.lock_timeout):
+        if args.plan is not None:
+            plan = _load_plan(args.plan, args.env)
+        else:
+            plan = _make_plan(project, args.env, registry, args.prune)
+            if args.format == "text":
+                print(plan_text(plan))
+            if plan.has_changes and not args.auto_approve and not _confirm(plan):
+                print("Apply cancelled.")
+                return 1
+        result = apply_plan(plan, registry, _commit(project), progress)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        if result.error:
+            print(f"Apply stopped: {result.error}")
+            print(f"  applied: {', '.join(c.key for c in result.applied) or 'nothing'}")
+            print(f"  not applied: {', '.join(c.key for c in result.not_applied)}")
+            print("  Run apply again once the registry answers: it converges from where it "
+                  "stopped.")
+        else:
+            print(f"Apply complete! {len(result.applied)} change(s) applied to '{plan.env}'.")
+        for change in result.unresolved:
+            print(f"  not converged: {change.key}: {change.reason}")
+    return 0 if result.ok else 1
+
+
+def cmd_status(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.live import read_live_state
+    from mlops_gitops.reconcile.status import DEGRADED, SYNCED, environment_status
+
+    envs = [args.env] if args.env else project.promotion_order()
+    desired = [desired_state(project, env) for env in envs]
+    live = read_live_state(_registry(project))
+    rows = [row for state in desired for row in environment_status(state, live)]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print(f"{'ENVIRONMENT':<12} {'MODEL':<32} {'SYNC':<10} {'HEALTH':<12} {'VERSION':<9} "
+              "REASON")
+        for r in rows:
+            version = f"{r.live_version if r.live_version is not None else 'none'}"
+            if r.desired_version is not None and r.desired_version != r.live_version:
+                version += f"->{r.desired_version}"
+            print(f"{r.env:<12} {r.model:<32} {r.sync:<10} {r.health:<12} {version:<9} "
+                  f"{r.reason}")
+    return 0 if all(r.sync == SYNCED and r.health != DEGRADED for r in rows) else 1
+
+
+def cmd_force_unlock(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.reconcile.apply import LOCK_PREFIX
+
+    _registry(project).release_lock(f"{LOCK_PREFIX}{args.env}")
+    print(f"Released the apply lock of environment '{args.env}'.")
+    return 0
+
+
+def add_commands(add, load_project) -> None:
+    """Register the reconciler's commands with the CLI's ``command`` helper."""
+    def command(name, func, help, formats=("text", "json")):
+        return add(name, lambda args: func(args, load_project(args)), help, formats)
+
+    def env_option(sub, required: bool = True) -> None:
+        sub.add_argument("--env", "-e", required=required, metavar="ENV",
+                         help="environment name" + ("" if required else " (default: all)"))
+
+    plan = command("plan", cmd_plan, "Show what apply would change in the registry for an "
+                   "environment (like terraform plan).", ("text", "json", "markdown"))
+    env_option(plan)
+    plan.add_argument("--out", type=Path, metavar="FILE", help="save the plan for apply")
+    plan.add_argument("--detailed-exitcode", action="store_true",
+                      help="exit 0 when there are no changes, 2 when changes are pending")
+    plan.add_argument("--prune", action="store_true",
+                      help="plan deleting aliases the specs no longer declare")
+    apply = command("apply", cmd_apply, "Apply a saved plan, or plan and apply after "
+                    "confirmation.")
+    env_option(apply)
+    apply.add_argument("plan", nargs="?", type=Path, metavar="PLAN",
+                       help="a plan saved by 'plan --out' (applied exactly, refused if stale)")
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--prune", action="store_true",
+                       help="delete aliases the specs no longer declare")
+    apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                       help="wait this long for another apply's lock (default: 0)")
+    status = command("status", cmd_status, "Sync (Synced/OutOfSync/Unknown) and health "
+                     "(Healthy/Progressing/Degraded/Missing) per model and environment.")
+    env_option(status, required=False)
+    unlock = command("force-unlock", cmd_force_unlock, "Release an environment's apply lock "
+                     "left behind by a dead apply.")
+    env_option(unlock)

@@ -1,0 +1,72 @@
+"""Desired state of one environment, computed from the specs of the checked-out branch alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from mlops_gitops.identity import TAG_MANAGED
+from mlops_gitops.spec.loader import LoadedSpec
+from mlops_gitops.spec.models import Gate
+from mlops_gitops.spec.project import Project
+
+
+@dataclass(frozen=True)
+class DesiredModel:
+    name: str  # registered model name
+    spec_name: str
+    description: str
+    tags: dict[str, str]  # the tags mlops-gitops owns on the registered model
+    fingerprint: str
+    served: bool  # listed by the environment
+    pinned: int | None = None
+    pin_source: Diagnostic | None = None  # where the pin is written, for "no such version"
+    gate: Gate | None = None
+    policy: str | None = None
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    env: str
+    models: tuple[DesiredModel, ...] = field(default_factory=tuple)
+
+
+def model_tags(model: LoadedSpec) -> dict[str, str]:
+    meta = model.spec.metadata
+    tags = {TAG_MANAGED: "true", "mlops.owner": meta.owner or ""}
+    tags.update({f"mlops.label.{k}": v for k, v in meta.labels.items()})
+    return tags
+
+
+def environment(project: Project, env: str) -> LoadedSpec:
+    environments = {i.name: i for i in project.loaded if i.kind == "Environment"}
+    if env not in environments:
+        raise DiagnosticError([Diagnostic(
+            "<command line>", code="usage", message=f"unknown environment '{env}'",
+            hint=did_you_mean(env, environments) or
+            f"environments: {', '.join(sorted(environments)) or 'none defined'}")])
+    return environments[env]
+
+
+def desired_state(project: Project, env: str) -> DesiredState:
+    from mlops_gitops.train.trainer import training_target
+
+    env_item = environment(project, env)
+    served = {m.name: (i, m) for i, m in enumerate(env_item.spec.spec.models)}
+    models = []
+    for item in (i for i in project.loaded if i.kind == "Model"):
+        target = training_target(project, item)
+        policy_name = item.spec.spec.policy
+        gate = None
+        if policy_name is not None:
+            gate = project.policies[policy_name].spec.gates.get(env)
+        index, entry = served.get(item.name, (None, None))
+        pin = entry.version if entry else None
+        models.append(DesiredModel(
+            name=target.registered_name, spec_name=item.name,
+            description=item.spec.metadata.description or "", tags=model_tags(item),
+            fingerprint=target.fingerprint, served=entry is not None, pinned=pin,
+            pin_source=env_item.diagnostic(("spec", "models", index, "version"), "", code="pin")
+            if pin is not None else None,
+            gate=gate, policy=policy_name))
+    return DesiredState(env, tuple(sorted(models, key=lambda m: m.name)))

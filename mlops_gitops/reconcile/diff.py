@@ -1,0 +1,137 @@
+"""Desired vs live, aligned by resource key, normalized on both sides -> the list of changes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mlops_gitops.diagnostics import DiagnosticError
+from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_MANAGED, TAG_STATUS
+from mlops_gitops.reconcile.desired import DesiredModel, DesiredState
+from mlops_gitops.reconcile.live import LiveState
+from mlops_gitops.reconcile.plan import (  # noqa: I001
+    BLOCKED,
+    CREATE,
+    DELETE,
+    NEEDS_TRAINING,
+    NOOP,
+    ORPHAN,
+    UPDATE,
+    Change,
+    alias_key,
+    model_key,
+)
+from mlops_gitops.registry.ports import ModelVersion
+
+TAG_VERDICT = "mlops.verdict"
+
+
+def env_tag(env: str, field: str) -> str:
+    """Promotion record on a version: mlops.env.ENV.{commit,promoted_at,by}."""
+    return f"mlops.env.{env}.{field}"
+
+
+def health_tag(env: str) -> str:
+    return f"mlops.health.{env}"
+
+
+def _owned(tags: dict[str, str]) -> dict[str, str]:
+    """The registered-model tags mlops-gitops owns (audit and others' tags are left alone)."""
+    return {k: v for k, v in tags.items()
+            if k in (TAG_MANAGED, "mlops.owner") or k.startswith("mlops.label.")}
+
+
+def ready_version(live: LiveState, name: str, fingerprint: str) -> ModelVersion | None:
+    found = [v for v in live.versions.get(name, ()) if v.tags.get(TAG_FINGERPRINT) == fingerprint
+             and v.tags.get(TAG_STATUS) == STATUS_READY]
+    return found[-1] if found else None
+
+
+def promoted_to(live: LiveState, name: str, version: ModelVersion, env: str) -> bool:
+    """Healthy in ``env``: serving there now, or promoted there before, and not degraded."""
+    if version.tags.get(health_tag(env)) == "degraded":
+        return False
+    model = live.models.get(name)
+    return (model is not None and model.aliases.get(env) == version.version) or \
+        env_tag(env, "promoted_at") in version.tags
+
+
+def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion) -> list[str]:
+    gate = desired.gate
+    if gate is None:
+        return []
+    problems = []
+    if gate.healthy_in and not promoted_to(live, desired.name, version, gate.healthy_in):
+        problems.append(f"version {version.version} is not healthy in '{gate.healthy_in}'")
+    if gate.blessed and version.tags.get(TAG_VERDICT) != "blessed":
+        verdict = version.tags.get(TAG_VERDICT, "no verdict")
+        problems.append(f"version {version.version} is not blessed ({verdict}; run "
+                        "'mlops-gitops compare')")
+    return problems
+
+
+def _model_change(desired: DesiredModel, live: LiveState) -> Change:
+    key = model_key(desired.name)
+    current = live.models.get(desired.name)
+    if current is None:
+        return Change(key, NEEDS_TRAINING, None, None,
+                      f"'{desired.name}' has no registered version yet: run "
+                      f"'mlops-gitops train {desired.spec_name}'")
+    want = {"description": desired.description, "tags": desired.tags}
+    have = {"description": current.description, "tags": _owned(current.tags)}
+    if want == have:
+        return Change(key, NOOP, have, want)
+    return Change(key, UPDATE, have, want, "description or owner/labels changed in the spec")
+
+
+def _target_version(desired: DesiredModel, live: LiveState) -> tuple[ModelVersion | None, str]:
+    if desired.pinned is not None:
+        version = live.version(desired.name, desired.pinned)
+        if version is None:
+            source = desired.pin_source
+            raise DiagnosticError([dataclasses.replace(
+                source, message=f"version {desired.pinned} of '{desired.name}' does not exist "
+                f"in the registry", hint="pin an existing version, or remove the pin to serve "
+                "the version trained from the spec")])
+        return version, f"pinned to version {desired.pinned} in the environment spec"
+    version = ready_version(live, desired.name, desired.fingerprint)
+    return version, f"trained from the current spec (fingerprint {desired.fingerprint[:12]})"
+
+
+def _alias_change(desired: DesiredModel, live: LiveState, env: str) -> Change:
+    key = alias_key(desired.name, env)
+    model = live.models.get(desired.name)
+    current = model.aliases.get(env) if model else None
+    before = {"version": current} if current is not None else None
+    version, why = _target_version(desired, live)
+    if version is None:
+        return Change(key, NEEDS_TRAINING, before, None,
+                      f"no ready version has fingerprint {desired.fingerprint[:12]}: run "
+                      f"'mlops-gitops train {desired.spec_name}'")
+    after = {"version": version.version}
+    problems = gate_problems(desired, live, version) if current != version.version else []
+    if problems:
+        return Change(key, BLOCKED, before, after,
+                      f"gate '{env}' of policy '{desired.policy}': {'; '.join(problems)}")
+    if current == version.version:
+        if env_tag(env, "promoted_at") not in version.tags:
+            return Change(key, UPDATE, before, after, "promotion record missing on the version")
+        return Change(key, NOOP, before, after, why)
+    return Change(key, CREATE if current is None else UPDATE, before, after, why)
+
+
+def diff(desired: DesiredState, live: LiveState, prune: bool = False) -> list[Change]:
+    changes: list[Change] = []
+    declared = {m.name for m in desired.models if m.served}
+    for model in desired.models:
+        change = _model_change(model, live)
+        changes.append(change)
+        if model.served and change.action != NEEDS_TRAINING:
+            changes.append(_alias_change(model, live, desired.env))
+    for name, model in sorted(live.models.items()):
+        if desired.env in model.aliases and name not in declared:
+            before = {"version": model.aliases[desired.env]}
+            reason = "no longer served by the environment spec"
+            changes.append(Change(alias_key(name, desired.env), DELETE if prune else ORPHAN,
+                                  before, None,
+                                  reason if prune else reason + " (apply --prune deletes it)"))
+    return changes

@@ -1,0 +1,61 @@
+"""Live state: the managed part of the registry, read in a handful of paged calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from mlops_gitops.identity import TAG_MANAGED, canonical_json
+from mlops_gitops.registry.ports import ModelVersion, RegisteredModel, RegistryReader
+
+
+@dataclass(frozen=True)
+class LiveState:
+    models: dict[str, RegisteredModel]  # managed registered models by name
+    versions: dict[str, tuple[ModelVersion, ...]]  # by model name, ascending version
+
+    def fingerprint(self) -> str:
+        """Hash of everything apply depends on; a plan made from another state is stale."""
+        body = {"models": {n: asdict(m) for n, m in sorted(self.models.items())},
+                "versions": {n: [asdict(v) for v in vs] for n, vs in sorted(self.versions.items())}}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+    def version(self, name: str, number: int) -> ModelVersion | None:
+        return next((v for v in self.versions.get(name, ()) if v.version == number), None)
+
+    def to_json(self) -> str:
+        return json.dumps({"models": [asdict(m) for m in self.models.values()],
+                           "versions": [asdict(v) for vs in self.versions.values() for v in vs]},
+                          indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> LiveState:
+        data = json.loads(text)
+        models = [RegisteredModel(**m) for m in data["models"]]
+        versions = [ModelVersion(**{**v, "aliases": tuple(v.get("aliases", ()))})
+                    for v in data["versions"]]
+        return build_live_state(models, versions)
+
+
+def _normalized_version(version: ModelVersion) -> ModelVersion:
+    # Aliases live on the registered model (the version search does not return them).
+    return ModelVersion(version.name, int(version.version), version.run_id, version.source,
+                        dict(version.tags), ())
+
+
+def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion]) -> LiveState:
+    managed = {m.name: RegisteredModel(m.name, m.description or "", dict(m.tags),
+                                       {k: int(v) for k, v in m.aliases.items()})
+               for m in models if m.tags.get(TAG_MANAGED) == "true"}
+    by_model: dict[str, list[ModelVersion]] = {}
+    for version in versions:
+        if version.name in managed:
+            by_model.setdefault(version.name, []).append(_normalized_version(version))
+    return LiveState(managed, {n: tuple(sorted(vs, key=lambda v: v.version))
+                               for n, vs in by_model.items()})
+
+
+def read_live_state(reader: RegistryReader) -> LiveState:
+    """The whole managed registry: every model page, then every version page."""
+    return build_live_state(reader.list_models(), reader.list_versions())

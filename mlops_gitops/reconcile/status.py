@@ -1,0 +1,89 @@
+"""Sync and health per model and environment (Argo CD's vocabulary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from mlops_gitops.diagnostics import DiagnosticError
+from mlops_gitops.identity import STATUS_READY, TAG_STATUS
+from mlops_gitops.reconcile.desired import DesiredState
+from mlops_gitops.reconcile.diff import _target_version, health_tag
+from mlops_gitops.reconcile.live import LiveState
+
+SYNCED, OUT_OF_SYNC, UNKNOWN = "Synced", "OutOfSync", "Unknown"
+HEALTHY, PROGRESSING, DEGRADED, MISSING = "Healthy", "Progressing", "Degraded", "Missing"
+HEALTH_ORDER = (HEALTHY, PROGRESSING, MISSING, DEGRADED)  # worst last
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    env: str
+    model: str
+    sync: str
+    health: str
+    desired_version: int | None
+    live_version: int | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _health(live: LiveState, name: str, env: str, number: int | None) -> tuple[str, str]:
+    if number is None:
+        return MISSING, f"no '{env}' alias"
+    version = live.version(name, number)
+    if version is None:
+        return MISSING, f"the '{env}' alias points at version {number}, which does not exist"
+    if version.tags.get(health_tag(env)) == "degraded":
+        return DEGRADED, f"version {number} is marked degraded in '{env}'"
+    if version.tags.get("mlops.tests") == "failed":
+        return DEGRADED, f"version {number} failed its model tests"
+    if version.tags.get(TAG_STATUS) != STATUS_READY:
+        return PROGRESSING, f"version {number} is not completely registered yet"
+    return HEALTHY, ""
+
+
+def environment_status(desired: DesiredState, live: LiveState) -> list[ResourceStatus]:
+    env, rows = desired.env, []
+    declared = set()
+    for model in (m for m in desired.models if m.served):
+        declared.add(model.name)
+        registered = live.models.get(model.name)
+        current = registered.aliases.get(env) if registered else None
+        health, why_health = _health(live, model.name, env, current)
+        try:
+            target, _ = _target_version(model, live)
+        except DiagnosticError as exc:
+            rows.append(ResourceStatus(env, model.name, UNKNOWN, health, model.pinned, current,
+                                       exc.diagnostics[0].message))
+            continue
+        wanted = target.version if target else None
+        if wanted is None:
+            sync, reason = UNKNOWN, (f"no ready version has fingerprint "
+                                     f"{model.fingerprint[:12]} (needs training)")
+        elif current == wanted:
+            sync, reason = SYNCED, ""
+        else:
+            sync = OUT_OF_SYNC
+            reason = (f"alias '{env}' is missing; the specs want version {wanted}"
+                      if current is None else
+                      f"alias '{env}' points at version {current}; the specs want {wanted}")
+        if current is None:  # the sync reason already says the alias is missing
+            why_health = ""
+        rows.append(ResourceStatus(env, model.name, sync, health, wanted, current,
+                                   "; ".join(r for r in (reason, why_health) if r)))
+    for name, registered in sorted(live.models.items()):
+        if env in registered.aliases and name not in declared:
+            number = registered.aliases[env]
+            health, why = _health(live, name, env, number)
+            rows.append(ResourceStatus(env, name, OUT_OF_SYNC, health, None, number,
+                                       f"alias '{env}' is not declared by the specs "
+                                       f"(apply --prune deletes it){'; ' + why if why else ''}"))
+    return rows
+
+
+def worst_health(rows: list[ResourceStatus]) -> str:
+    if not rows:
+        return HEALTHY
+    return max((r.health for r in rows), key=HEALTH_ORDER.index)

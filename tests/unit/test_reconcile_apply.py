@@ -1,0 +1,197 @@
+"""Apply on the fake registry: idempotence, staleness, faults, locks, prune, audit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops_gitops.diagnostics import DiagnosticError
+from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
+from mlops_gitops.reconcile.desired import desired_state
+from mlops_gitops.reconcile.live import read_live_state
+from mlops_gitops.reconcile.plan import Plan
+from mlops_gitops.reconcile.status import environment_status, worst_health
+from mlops_gitops.spec.project import load_project
+from mlops_gitops.train.trainer import training_target
+from tests.fake_registry import FakeRegistry
+
+BASE = Path(__file__).resolve().parents[1] / "golden" / "base"
+COMMIT = "abc123" * 6 + "abcd"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    shutil.copytree(BASE, root)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("USER", "alice")
+    monkeypatch.delenv("GITHUB_ACTOR", raising=False)
+    return load_project(root)
+
+
+@pytest.fixture
+def registry(project):
+    fake = FakeRegistry()
+    for item in (i for i in project.loaded if i.kind == "Model"):
+        fake.add_version(item.name, 1, training_target(project, item).fingerprint)
+        fake.ensure_model(item.name, "", {"mlops.owner": "ml-team", **(
+            {"mlops.label.team": "botany"} if item.name == "iris-classifier" else {})})
+    fake.models["not-ours"] = fake.models["iris-classifier"].__class__(
+        "not-ours", "", {}, {"dev": 9})
+    fake.calls.clear()
+    fake.writes = 0
+    return fake
+
+
+def plan_for(project, registry, env="dev", prune=False) -> Plan:
+    return make_plan(desired_state(project, env), read_live_state(registry), COMMIT, prune)
+
+
+def test_apply_converges_and_second_apply_is_a_noop(project, registry):
+    plan = plan_for(project, registry)
+    assert [c.key for c in plan.pending] == ["alias/diabetes-regressor@dev",
+                                            "alias/iris-classifier@dev"]
+    result = apply_plan(plan, registry, COMMIT)
+    assert result.ok and len(result.applied) == 2
+    assert registry.models["iris-classifier"].aliases == {"dev": 1}
+    again = plan_for(project, registry)
+    assert not again.has_changes
+    assert apply_plan(again, registry, COMMIT).applied == ()
+
+
+def test_promotion_record_and_audit_trail(project, registry):
+    apply_plan(plan_for(project, registry), registry, COMMIT)
+    tags = registry.versions[("iris-classifier", 1)].tags
+    assert tags["mlops.env.dev.commit"] == COMMIT and tags["mlops.env.dev.by"] == "alice"
+    assert tags["mlops.env.dev.promoted_at"].endswith("Z")
+    audits = [json.loads(v) for k, v in registry.models["iris-classifier"].tags.items()
+              if k.startswith("mlops.audit.dev.")]
+    assert len(audits) == 1
+    assert audits[0]["by"] == "alice" and audits[0]["commit"] == COMMIT
+    assert audits[0]["action"] == "create" and audits[0]["after"] == {"version": 1}
+    assert audits[0]["reason"].startswith("trained from the current spec")
+
+
+def test_unmanaged_models_are_never_touched(project, registry):
+    apply_plan(plan_for(project, registry, prune=True), registry, COMMIT)
+    assert not [c for c in registry.calls if "not-ours" in c]
+    assert registry.models["not-ours"].aliases == {"dev": 9}
+
+
+def test_stale_plan_is_refused(project, registry):
+    plan = plan_for(project, registry)
+    registry.set_alias("iris-classifier", "dev", 1)  # someone changed the registry meanwhile
+    with pytest.raises(DiagnosticError, match="the plan is stale"):
+        apply_plan(plan, registry, COMMIT)
+
+
+def test_saved_plan_round_trips(project, registry):
+    plan = plan_for(project, registry)
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_failure_mid_apply_stops_reports_and_next_apply_converges(project, registry):
+    registry.fail_after_writes = 3  # alias + record + audit of the first change, then down
+    result = apply_plan(plan_for(project, registry), registry, COMMIT)
+    assert not result.ok and "cannot reach the registry" in result.error
+    assert [c.key for c in result.applied] == ["alias/diabetes-regressor@dev"]
+    assert [c.key for c in result.not_applied] == ["alias/iris-classifier@dev"]
+    registry.fail_after_writes = None
+    retry = plan_for(project, registry)
+    assert [c.key for c in retry.pending] == ["alias/iris-classifier@dev"]
+    assert apply_plan(retry, registry, COMMIT).ok
+    assert not plan_for(project, registry).has_changes
+
+
+def test_crash_between_alias_and_record_is_repaired(project, registry):
+    registry.fail_after_writes = 1  # the alias is set, the promotion record is not
+    apply_plan(plan_for(project, registry), registry, COMMIT)
+    assert registry.models["diabetes-regressor"].aliases == {"dev": 1}
+    registry.fail_after_writes = None
+    repair = plan_for(project, registry)
+    [change] = [c for c in repair.pending if c.model == "diabetes-regressor"]
+    assert change.reason == "promotion record missing on the version"
+    apply_plan(repair, registry, COMMIT)
+    assert "mlops.env.dev.promoted_at" in registry.versions[("diabetes-regressor", 1)].tags
+    assert not plan_for(project, registry).has_changes
+
+
+def test_hand_edit_is_drift_and_apply_heals_it(project, registry):
+    apply_plan(plan_for(project, registry), registry, COMMIT)
+    registry.add_version("iris-classifier", 2, "some-other-fingerprint")
+    registry.set_alias("iris-classifier", "dev", 2)  # moved by hand in the MLflow UI
+    rows = {r.model: r for r in environment_status(desired_state(project, "dev"),
+                                                   read_live_state(registry))}
+    assert rows["iris-classifier"].sync == "OutOfSync"
+    assert "points at version 2; the specs want 1" in rows["iris-classifier"].reason
+    apply_plan(plan_for(project, registry), registry, COMMIT)
+    assert registry.models["iris-classifier"].aliases["dev"] == 1
+    rows = environment_status(desired_state(project, "dev"), read_live_state(registry))
+    assert {r.sync for r in rows} == {"Synced"} and worst_health(rows) == "Healthy"
+
+
+def test_prune_only_when_asked(project, registry):
+    registry.set_alias("iris-classifier", "dev", 1)
+    registry.set_alias("diabetes-regressor", "dev", 1)
+    env = project.root / "environments" / "dev.yaml"
+    env.write_text("\n".join(line for line in env.read_text().splitlines()
+                             if "diabetes-regressor" not in line) + "\n")
+    smaller = load_project(project.root)
+    without = plan_for(smaller, registry)
+    assert [c.action for c in without.changes if c.model == "diabetes-regressor"][-1] == "orphan"
+    apply_plan(without, registry, COMMIT)
+    assert "dev" in registry.models["diabetes-regressor"].aliases
+    apply_plan(plan_for(smaller, registry, prune=True), registry, COMMIT)
+    assert "dev" not in registry.models["diabetes-regressor"].aliases
+
+
+def test_degraded_version_is_reported(project, registry):
+    apply_plan(plan_for(project, registry), registry, COMMIT)
+    registry.set_version_tags("iris-classifier", 1, {"mlops.health.dev": "degraded"})
+    rows = environment_status(desired_state(project, "dev"), read_live_state(registry))
+    assert worst_health(rows) == "Degraded"
+
+
+def test_lock_names_the_holder_and_is_released(registry):
+    with Lock(registry, "dev"):
+        with pytest.raises(DiagnosticError) as raised:
+            with Lock(registry, "dev"):
+                pass
+        message = raised.value.diagnostics[0].message
+        assert "another apply holds the lock of environment 'dev'" in message
+        assert "alice" in message and "pid" in message
+        assert "force-unlock --env dev" in raised.value.diagnostics[0].hint
+        with Lock(registry, "test"):  # other environments are independent
+            pass
+    with Lock(registry, "dev"):
+        pass
+
+
+def test_lock_timeout_waits_for_the_holder(registry):
+    first = Lock(registry, "dev").__enter__()
+    threading.Timer(1.5, first.__exit__, (None, None, None)).start()
+    started = time.monotonic()
+    with Lock(registry, "dev", timeout_s=10):
+        assert time.monotonic() - started >= 1.0
+
+
+def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
+    blocked = plan_for(project, registry, env="prod")
+    assert {c.action for c in blocked.changes if c.kind == "alias"} == {"blocked"}
+    test_before_dev = plan_for(project, registry, env="test")
+    assert {c.action for c in test_before_dev.changes if c.kind == "alias"} == {"blocked"}
+    apply_plan(plan_for(project, registry, env="dev"), registry, COMMIT)
+    apply_plan(plan_for(project, registry, env="test"), registry, COMMIT)
+    assert registry.models["iris-classifier"].aliases == {"dev": 1, "test": 1}
+    not_blessed = plan_for(project, registry, env="prod")
+    assert {c.action for c in not_blessed.changes if c.kind == "alias"} == {"blocked"}
+    assert all("not blessed" in c.reason for c in not_blessed.changes if c.kind == "alias")
+    for name in ("iris-classifier", "diabetes-regressor"):
+        registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})
+    ready = plan_for(project, registry, env="prod")
+    assert [c.action for c in ready.changes if c.kind == "alias"] == ["create", "create"]
