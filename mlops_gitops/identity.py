@@ -22,6 +22,17 @@ TAG_MANAGED = "mlops.managed"
 TAG_FINGERPRINT = "mlops.fingerprint"
 TAG_STATUS = "mlops.status"  # "ready" once a version is completely registered
 STATUS_READY = "ready"
+TAG_PROJECT = "mlops.project"  # which GitOps repository owns a registered model
+
+# Evaluation results recorded on a version (tags) and on its run (JSON artifacts).
+TAG_TESTS = "mlops.tests"  # "passed" | "failed"
+TAG_TEST_PREFIX = "mlops.tests."  # mlops.tests.NAME = "pass" | "fail"
+TAG_VERDICT = "mlops.verdict"  # "blessed" | "not_blessed"
+TAG_VERDICT_PREFIX = "mlops.verdict."  # .champion, .policy, .checks, .failed, .primary_delta
+TESTS_PASSED, TESTS_FAILED = "passed", "failed"
+VERDICT_BLESSED, VERDICT_NOT_BLESSED = "blessed", "not_blessed"
+ARTIFACT_MODEL_TESTS = "model_tests.json"
+ARTIFACT_COMPARE = "compare.json"
 
 
 def sklearn_version() -> str:
@@ -47,6 +58,18 @@ def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dic
         "trainer": TRAINER_VERSION,
         "sklearn": sklearn_version(),
     }
+
+
+def owned_model_tags(project: str, model: Model) -> dict[str, str]:
+    """The registered-model tags mlops-gitops owns and keeps equal to the spec."""
+    meta = model.metadata
+    tags = {TAG_MANAGED: "true", TAG_PROJECT: project, "mlops.owner": meta.owner or ""}
+    tags.update({f"mlops.label.{k}": v for k, v in meta.labels.items()})
+    return tags
+
+
+def is_owned_tag(key: str) -> bool:
+    return key in (TAG_MANAGED, TAG_PROJECT, "mlops.owner") or key.startswith("mlops.label.")
 
 
 def fingerprint(model: Model, dataset: Dataset, data_md5: str | None) -> str:

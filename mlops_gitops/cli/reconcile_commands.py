@@ -32,7 +32,7 @@ def _make_plan(project, env: str, registry, prune: bool):
     from mlops_gitops.reconcile.live import read_live_state
 
     desired = desired_state(project, env)  # specs first: spec mistakes need no registry
-    return make_plan(desired, read_live_state(registry), _commit(project), prune)
+    return make_plan(desired, read_live_state(registry, project.name), _commit(project), prune)
 
 
 def _print_plan(plan, fmt: str) -> None:
@@ -85,7 +85,7 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
     registry = _registry(project)
     progress = (lambda m: print(f"  {m}", file=sys.stderr)) if args.format == "text" else \
         (lambda m: None)
-    with Lock(registry, args.env, args.lock_timeout):
+    with Lock(registry, project.name, args.env, args.lock_timeout):
         if args.plan is not None:
             plan = _load_plan(args.plan, args.env)
         else:
@@ -119,7 +119,7 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
     envs = [args.env] if args.env else project.promotion_order()
     desired = [desired_state(project, env) for env in envs]
-    live = read_live_state(_registry(project))
+    live = read_live_state(_registry(project), project.name)
     rows = [row for state in desired for row in environment_status(state, live)]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -136,9 +136,9 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
 
 def cmd_force_unlock(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.reconcile.apply import LOCK_PREFIX
+    from mlops_gitops.reconcile.apply import lock_name
 
-    _registry(project).release_lock(f"{LOCK_PREFIX}{args.env}")
+    _registry(project).release_lock(lock_name(project.name, args.env))
     print(f"Released the apply lock of environment '{args.env}'.")
     return 0
 

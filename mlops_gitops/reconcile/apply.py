@@ -18,12 +18,17 @@ from mlops_gitops.reconcile.diff import _owned, diff, env_tag
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.plan import CREATE, DELETE, UPDATE, Change, Plan
 
-LOCK_PREFIX = "mlops-gitops-lock-"
+LOCK_PREFIX = "mlops-gitops-lock"
+
+
+def lock_name(project: str, env: str) -> str:
+    """The lock is a registered model of this name (one per project and environment)."""
+    return f"{LOCK_PREFIX}.{project}.{env}"
 
 
 def make_plan(desired: DesiredState, live: LiveState, commit: str | None,
               prune: bool = False) -> Plan:
-    return Plan(env=desired.env, changes=tuple(diff(desired, live, prune)),
+    return Plan(env=desired.env, project=desired.project, changes=tuple(diff(desired, live, prune)),
                 live_fingerprint=live.fingerprint(), git_commit=commit, prune=prune)
 
 
@@ -65,13 +70,14 @@ class Lock:
     """Terraform-style state lock for one environment, held in the registry itself."""
 
     registry: object
+    project: str
     env: str
     timeout_s: float = 0.0
     held: bool = field(default=False, init=False)
 
     @property
     def name(self) -> str:
-        return f"{LOCK_PREFIX}{self.env}"
+        return lock_name(self.project, self.env)
 
     def __enter__(self) -> Lock:
         holder = {"mlops.lock.who": actor(), "mlops.lock.host": socket.gethostname(),
@@ -130,7 +136,7 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None) ->
 def apply_plan(plan: Plan, registry, commit: str | None,
                progress: Callable[[str], None] = lambda message: None) -> ApplyResult:
     """Apply a plan against the registry as it is now; refuse it if the registry moved on."""
-    live = read_live_state(registry)
+    live = read_live_state(registry, plan.project)
     if live.fingerprint() != plan.live_fingerprint:
         raise DiagnosticError([Diagnostic(
             f"plan for {plan.env}", code="stale-plan",

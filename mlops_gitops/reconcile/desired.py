@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from mlops_gitops.identity import TAG_MANAGED
+from mlops_gitops.identity import owned_model_tags
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.models import Gate
 from mlops_gitops.spec.project import Project
@@ -28,14 +28,8 @@ class DesiredModel:
 @dataclass(frozen=True)
 class DesiredState:
     env: str
+    project: str
     models: tuple[DesiredModel, ...] = field(default_factory=tuple)
-
-
-def model_tags(model: LoadedSpec) -> dict[str, str]:
-    meta = model.spec.metadata
-    tags = {TAG_MANAGED: "true", "mlops.owner": meta.owner or ""}
-    tags.update({f"mlops.label.{k}": v for k, v in meta.labels.items()})
-    return tags
 
 
 def environment(project: Project, env: str) -> LoadedSpec:
@@ -64,9 +58,10 @@ def desired_state(project: Project, env: str) -> DesiredState:
         pin = entry.version if entry else None
         models.append(DesiredModel(
             name=target.registered_name, spec_name=item.name,
-            description=item.spec.metadata.description or "", tags=model_tags(item),
+            description=item.spec.metadata.description or "",
+            tags=owned_model_tags(project.name, item.spec),
             fingerprint=target.fingerprint, served=entry is not None, pinned=pin,
             pin_source=env_item.diagnostic(("spec", "models", index, "version"), "", code="pin")
             if pin is not None else None,
             gate=gate, policy=policy_name))
-    return DesiredState(env, tuple(sorted(models, key=lambda m: m.name)))
+    return DesiredState(env, project.name, tuple(sorted(models, key=lambda m: m.name)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from mlops_gitops.diagnostics import DiagnosticError
-from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_MANAGED, TAG_STATUS
+from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS, is_owned_tag
 from mlops_gitops.reconcile.desired import DesiredModel, DesiredState
 from mlops_gitops.reconcile.live import LiveState
 from mlops_gitops.reconcile.plan import (  # noqa: I001
@@ -36,8 +36,7 @@ def health_tag(env: str) -> str:
 
 def _owned(tags: dict[str, str]) -> dict[str, str]:
     """The registered-model tags mlops-gitops owns (audit and others' tags are left alone)."""
-    return {k: v for k, v in tags.items()
-            if k in (TAG_MANAGED, "mlops.owner") or k.startswith("mlops.label.")}
+    return {k: v for k, v in tags.items() if is_owned_tag(k)}
 
 
 def ready_version(live: LiveState, name: str, fingerprint: str) -> ModelVersion | None:

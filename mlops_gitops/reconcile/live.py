@@ -6,13 +6,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from mlops_gitops.identity import TAG_MANAGED, canonical_json
+from mlops_gitops.identity import TAG_MANAGED, TAG_PROJECT, canonical_json
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel, RegistryReader
 
 
 @dataclass(frozen=True)
 class LiveState:
-    models: dict[str, RegisteredModel]  # managed registered models by name
+    """The registered models this project manages (tags mlops.managed and mlops.project)."""
+
+    models: dict[str, RegisteredModel]  # by name
     versions: dict[str, tuple[ModelVersion, ...]]  # by model name, ascending version
 
     def fingerprint(self) -> str:
@@ -30,12 +32,12 @@ class LiveState:
                           indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> LiveState:
+    def from_json(cls, text: str, project: str) -> LiveState:
         data = json.loads(text)
         models = [RegisteredModel(**m) for m in data["models"]]
         versions = [ModelVersion(**{**v, "aliases": tuple(v.get("aliases", ()))})
                     for v in data["versions"]]
-        return build_live_state(models, versions)
+        return build_live_state(models, versions, project)
 
 
 def _normalized_version(version: ModelVersion) -> ModelVersion:
@@ -44,10 +46,12 @@ def _normalized_version(version: ModelVersion) -> ModelVersion:
                         dict(version.tags), ())
 
 
-def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion]) -> LiveState:
+def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion],
+                     project: str) -> LiveState:
     managed = {m.name: RegisteredModel(m.name, m.description or "", dict(m.tags),
                                        {k: int(v) for k, v in m.aliases.items()})
-               for m in models if m.tags.get(TAG_MANAGED) == "true"}
+               for m in models if m.tags.get(TAG_MANAGED) == "true"
+               and m.tags.get(TAG_PROJECT) == project}
     by_model: dict[str, list[ModelVersion]] = {}
     for version in versions:
         if version.name in managed:
@@ -56,6 +60,6 @@ def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion]
                                for n, vs in by_model.items()})
 
 
-def read_live_state(reader: RegistryReader) -> LiveState:
-    """The whole managed registry: every model page, then every version page."""
-    return build_live_state(reader.list_models(), reader.list_versions())
+def read_live_state(reader: RegistryReader, project: str) -> LiveState:
+    """The project's part of the registry: every model page, then every version page."""
+    return build_live_state(reader.list_models(), reader.list_versions(), project)

@@ -50,6 +50,7 @@ def alias_key(name: str, env: str) -> str:
 @dataclass(frozen=True)
 class Plan:
     env: str
+    project: str
     changes: tuple[Change, ...]
     live_fingerprint: str
     git_commit: str | None = None
@@ -77,5 +78,6 @@ class Plan:
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r}")
         changes = tuple(Change(**c) for c in data["changes"])
-        return cls(env=data["env"], changes=changes, live_fingerprint=data["live_fingerprint"],
-                   git_commit=data.get("git_commit"), prune=data.get("prune", False))
+        return cls(env=data["env"], project=data["project"], changes=changes,
+                   live_fingerprint=data["live_fingerprint"], git_commit=data.get("git_commit"),
+                   prune=data.get("prune", False))

@@ -61,6 +61,14 @@ class Project:
         return self._of(Environment)
 
     @property
+    def name(self) -> str:
+        """The project's name: the Project config's metadata.name, else the root folder's."""
+        for item in self.loaded:
+            if item.kind == "Project":
+                return item.name
+        return self.root.name
+
+    @property
     def config(self) -> ProjectSpec:
         for item in self.loaded:
             if item.kind == "Project":

@@ -22,6 +22,7 @@ from mlops_gitops.identity import (
     TAG_MANAGED,
     TAG_STATUS,
     fingerprint,
+    owned_model_tags,
     sklearn_version,
     training_inputs,
 )
@@ -216,8 +217,7 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
     progress(f"{model.name}: logging the run and the model to {tracking.uri}")
     spec = model.spec
     registry.ensure_model(target.registered_name, spec.metadata.description or "",
-                          {TAG_MANAGED: "true", "mlops.owner": spec.metadata.owner or "",
-                           **{f"mlops.label.{k}": v for k, v in spec.metadata.labels.items()}})
+                          owned_model_tags(project.name, spec))
     features = split.test[spec.spec.features]
     run_id, model_uri, model_id = registry.log_training(
         registered_name=target.registered_name, pipeline=pipeline, X_example=features,

@@ -16,6 +16,7 @@ from mlops_gitops.reconcile.desired import desired_state
 from mlops_gitops.reconcile.live import read_live_state
 from mlops_gitops.reconcile.plan import Plan
 from mlops_gitops.reconcile.status import environment_status, worst_health
+from mlops_gitops.registry.ports import RegisteredModel
 from mlops_gitops.spec.project import load_project
 from mlops_gitops.train.trainer import training_target
 from tests.fake_registry import FakeRegistry
@@ -39,17 +40,19 @@ def registry(project):
     fake = FakeRegistry()
     for item in (i for i in project.loaded if i.kind == "Model"):
         fake.add_version(item.name, 1, training_target(project, item).fingerprint)
-        fake.ensure_model(item.name, "", {"mlops.owner": "ml-team", **(
+        fake.ensure_model(item.name, "", {"mlops.owner": "ml-team", "mlops.project": "example", **(
             {"mlops.label.team": "botany"} if item.name == "iris-classifier" else {})})
-    fake.models["not-ours"] = fake.models["iris-classifier"].__class__(
-        "not-ours", "", {}, {"dev": 9})
+    fake.models["not-ours"] = RegisteredModel("not-ours", "", {}, {"dev": 9})
+    fake.models["other-project"] = RegisteredModel(
+        "other-project", "", {"mlops.managed": "true", "mlops.project": "other"}, {"dev": 2})
     fake.calls.clear()
     fake.writes = 0
     return fake
 
 
 def plan_for(project, registry, env="dev", prune=False) -> Plan:
-    return make_plan(desired_state(project, env), read_live_state(registry), COMMIT, prune)
+    return make_plan(desired_state(project, env), read_live_state(registry, "example"), COMMIT,
+                     prune)
 
 
 def test_apply_converges_and_second_apply_is_a_noop(project, registry):
@@ -79,8 +82,9 @@ def test_promotion_record_and_audit_trail(project, registry):
 
 def test_unmanaged_models_are_never_touched(project, registry):
     apply_plan(plan_for(project, registry, prune=True), registry, COMMIT)
-    assert not [c for c in registry.calls if "not-ours" in c]
+    assert not [c for c in registry.calls if "not-ours" in c or "other-project" in c]
     assert registry.models["not-ours"].aliases == {"dev": 9}
+    assert registry.models["other-project"].aliases == {"dev": 2}
 
 
 def test_stale_plan_is_refused(project, registry):
@@ -126,12 +130,12 @@ def test_hand_edit_is_drift_and_apply_heals_it(project, registry):
     registry.add_version("iris-classifier", 2, "some-other-fingerprint")
     registry.set_alias("iris-classifier", "dev", 2)  # moved by hand in the MLflow UI
     rows = {r.model: r for r in environment_status(desired_state(project, "dev"),
-                                                   read_live_state(registry))}
+                                                   read_live_state(registry, "example"))}
     assert rows["iris-classifier"].sync == "OutOfSync"
     assert "points at version 2; the specs want 1" in rows["iris-classifier"].reason
     apply_plan(plan_for(project, registry), registry, COMMIT)
     assert registry.models["iris-classifier"].aliases["dev"] == 1
-    rows = environment_status(desired_state(project, "dev"), read_live_state(registry))
+    rows = environment_status(desired_state(project, "dev"), read_live_state(registry, "example"))
     assert {r.sync for r in rows} == {"Synced"} and worst_health(rows) == "Healthy"
 
 
@@ -153,30 +157,30 @@ def test_prune_only_when_asked(project, registry):
 def test_degraded_version_is_reported(project, registry):
     apply_plan(plan_for(project, registry), registry, COMMIT)
     registry.set_version_tags("iris-classifier", 1, {"mlops.health.dev": "degraded"})
-    rows = environment_status(desired_state(project, "dev"), read_live_state(registry))
+    rows = environment_status(desired_state(project, "dev"), read_live_state(registry, "example"))
     assert worst_health(rows) == "Degraded"
 
 
 def test_lock_names_the_holder_and_is_released(registry):
-    with Lock(registry, "dev"):
+    with Lock(registry, "example", "dev"):
         with pytest.raises(DiagnosticError) as raised:
-            with Lock(registry, "dev"):
+            with Lock(registry, "example", "dev"):
                 pass
         message = raised.value.diagnostics[0].message
         assert "another apply holds the lock of environment 'dev'" in message
         assert "alice" in message and "pid" in message
         assert "force-unlock --env dev" in raised.value.diagnostics[0].hint
-        with Lock(registry, "test"):  # other environments are independent
+        with Lock(registry, "example", "test"):  # other environments are independent
             pass
-    with Lock(registry, "dev"):
+    with Lock(registry, "example", "dev"):
         pass
 
 
 def test_lock_timeout_waits_for_the_holder(registry):
-    first = Lock(registry, "dev").__enter__()
+    first = Lock(registry, "example", "dev").__enter__()
     threading.Timer(1.5, first.__exit__, (None, None, None)).start()
     started = time.monotonic()
-    with Lock(registry, "dev", timeout_s=10):
+    with Lock(registry, "example", "dev", timeout_s=10):
         assert time.monotonic() - started >= 1.0
 
 

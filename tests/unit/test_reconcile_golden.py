@@ -70,11 +70,11 @@ def test_golden_plan(name, tmp_path, monkeypatch):
     settings = json.loads((case / "case.json").read_text())
     project = _project(case, tmp_path, monkeypatch)
     fingerprints = _fingerprints(project)
-    live = LiveState.from_json(_fill((case / "live.json").read_text(), fingerprints))
+    live = LiveState.from_json(_fill((case / "live.json").read_text(), fingerprints), "example")
     registry = FakeRegistry(live)
     try:
         desired = desired_state(project, settings["env"])
-        plan = make_plan(desired, read_live_state(registry), "c0ffee" * 6 + "c0ff",
+        plan = make_plan(desired, read_live_state(registry, project.name), "c0ffee" * 6 + "c0ff",
                          settings["prune"])
     except DiagnosticError as exc:
         _check(case / "error.txt", render_text(exc.diagnostics) + "\n")
