@@ -91,12 +91,9 @@ def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None)
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> str:
-    """A real `mlflow server` (SQLite backend, proxied artifacts) on a free port of 127.0.0.1."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = open(folder / "server.log", "w")
+def start_mlflow(folder: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` (SQLite backend, proxied artifacts) on 127.0.0.1:port, ready."""
+    log = open(folder / "server.log", "a")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server",
          "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
@@ -105,17 +102,33 @@ def mlflow_server(tmp_path_factory) -> str:
         stdout=log, stderr=subprocess.STDOUT, cwd=folder,
         # no background job runners: the registry does not need them (saves ~1 GB of memory)
         env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    uri = f"http://127.0.0.1:{port}"
+    log.close()
     try:
-        wait_http(f"{uri}/health", 90, process)
-        yield uri
+        wait_http(f"http://127.0.0.1:{port}/health", 90, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """One server for the whole session; tests keep apart by project name and model prefix."""
+    port = free_port()
+    process = start_mlflow(tmp_path_factory.mktemp("mlflow-server"), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process)
 
 
 @pytest.fixture
@@ -124,9 +137,10 @@ def server_repo(example_repo: Path, mlflow_server: str, request) -> Path:
     to the test so tests never see each other's registered models."""
     import re
 
-    prefix = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40] + "-"
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
     config = example_repo / "mlops-gitops.yaml"
     text = config.read_text().replace("tracking_uri: null", f"tracking_uri: {mlflow_server}")
-    config.write_text(text + f"  model_prefix: {prefix}\n")
+    text = text.replace("name: example", f"name: {name}")  # its own project in the registry
+    config.write_text(text + f"  model_prefix: {name}-\n")
     run(example_repo, "git", "commit", "-qam", "use the test server")
     return example_repo

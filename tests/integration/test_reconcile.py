@@ -1,0 +1,239 @@
+"""plan / apply / status against a real `mlflow server` (no fakes)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.integration.conftest import (
+    clean_env,
+    cli,
+    free_port,
+    run,
+    start_mlflow,
+    stop,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def ok(repo, *args):
+    result = cli(repo, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def project_name(repo) -> str:
+    from mlops_gitops.spec.project import load_project
+
+    return load_project(repo).name
+
+
+def client(uri):
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri, uri)
+
+
+def aliases(uri, name) -> dict:
+    return {k: int(v) for k, v in client(uri).get_registered_model(name).aliases.items()}
+
+
+def names(repo):
+    prefix = project_name(repo) + "-"
+    return prefix + "iris-classifier", prefix + "diabetes-regressor"
+
+
+def test_first_apply_then_noop_then_status(server_repo, mlflow_server):
+    ok(server_repo, "train")
+    plan = cli(server_repo, "plan", "--env", "dev", "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "Plan: 2 to add, 0 to change, 0 to delete." in plan.stdout
+    applied = ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert "Apply complete! 2 change(s) applied to 'dev'." in applied.stdout
+    iris, diabetes = names(server_repo)
+    assert aliases(mlflow_server, iris) == {"dev": 1}
+    version = client(mlflow_server).get_model_version(iris, "1")
+    assert version.tags["mlops.env.dev.commit"] == run(server_repo, "git", "rev-parse",
+                                                       "HEAD").stdout.strip()
+    audit = [json.loads(v) for k, v in client(mlflow_server).get_registered_model(iris)
+             .tags.items() if k.startswith("mlops.audit.dev.")]
+    assert audit and audit[0]["action"] == "create" and audit[0]["by"]
+
+    assert cli(server_repo, "plan", "--env", "dev", "--detailed-exitcode").returncode == 0
+    again = ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert "0 change(s) applied" in again.stdout
+    status = ok(server_repo, "status", "--env", "dev", "--format", "json")
+    rows = json.loads(status.stdout)
+    assert {(r["sync"], r["health"]) for r in rows} == {("Synced", "Healthy")}
+
+
+def test_hand_edit_shows_out_of_sync_and_apply_heals(server_repo, mlflow_server):
+    ok(server_repo, "train")
+    ok(server_repo, "train", "iris-classifier", "--force")  # version 2, same fingerprint
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    iris, _ = names(server_repo)
+    assert aliases(mlflow_server, iris)["dev"] == 2
+    client(mlflow_server).set_registered_model_alias(iris, "dev", "1")  # by hand, in the UI
+    status = cli(server_repo, "status", "--env", "dev")
+    assert status.returncode == 1
+    assert "OutOfSync" in status.stdout
+    assert "alias 'dev' points at version 1; the specs want 2" in status.stdout
+    healed = ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert "Apply complete!" in healed.stdout
+    assert aliases(mlflow_server, iris)["dev"] == 2
+
+
+def test_prune_deletes_only_with_the_flag(server_repo, mlflow_server):
+    ok(server_repo, "train")
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    env = server_repo / "environments" / "dev.yaml"
+    env.write_text("".join(line for line in env.read_text().splitlines(keepends=True)
+                           if "diabetes-regressor" not in line))
+    _, diabetes = names(server_repo)
+    plan = ok(server_repo, "plan", "--env", "dev")
+    assert f"? alias {diabetes}@dev (version 1)" in plan.stdout
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert aliases(mlflow_server, diabetes) == {"dev": 1}
+    pruned = ok(server_repo, "apply", "--env", "dev", "--auto-approve", "--prune")
+    assert f"delete alias/{diabetes}@dev" in pruned.stderr
+    assert aliases(mlflow_server, diabetes) == {}
+
+
+def test_stale_plan_is_refused(server_repo, mlflow_server, tmp_path):
+    ok(server_repo, "train")
+    saved = tmp_path / "plan.json"
+    ok(server_repo, "plan", "--env", "dev", "--out", str(saved))
+    iris, _ = names(server_repo)
+    client(mlflow_server).set_registered_model_alias(iris, "dev", "1")
+    result = cli(server_repo, "apply", "--env", "dev", str(saved))
+    assert result.returncode == 1
+    assert "the plan is stale" in result.stderr and "Traceback" not in result.stderr
+    fresh = tmp_path / "fresh.json"
+    ok(server_repo, "plan", "--env", "dev", "--out", str(fresh))
+    ok(server_repo, "apply", "--env", "dev", str(fresh))
+    assert aliases(mlflow_server, names(server_repo)[1]) == {"dev": 1}
+
+
+def test_two_applies_at_once_are_serialized_by_the_lock(server_repo, mlflow_server):
+    from mlops_gitops.reconcile.apply import Lock
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.tracking import Tracking
+
+    ok(server_repo, "train")
+    registry = MlflowRegistry(Tracking(mlflow_server))
+    lock = Lock(registry, project_name(server_repo), "dev").__enter__()
+    try:
+        blocked = cli(server_repo, "apply", "--env", "dev", "--auto-approve")
+        assert blocked.returncode == 1
+        assert "another apply holds the lock of environment 'dev'" in blocked.stderr
+        assert "force-unlock --env dev" in blocked.stderr
+        threading.Timer(3.0, lock.__exit__, (None, None, None)).start()
+        waited = ok(server_repo, "apply", "--env", "dev", "--auto-approve",
+                    "--lock-timeout", "60")
+        assert "Apply complete! 2 change(s)" in waited.stdout
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def test_rollback_is_a_git_revert(server_repo, mlflow_server):
+    ok(server_repo, "train")
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    spec = server_repo / "specs" / "models" / "iris-classifier.yaml"
+    spec.write_text(spec.read_text().replace("C: 1.0", "C: 0.5"))
+    run(server_repo, "git", "commit", "-qam", "smaller C")
+    ok(server_repo, "train", "iris-classifier")
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    iris, _ = names(server_repo)
+    assert aliases(mlflow_server, iris)["dev"] == 2
+    run(server_repo, "git", "revert", "--no-edit", "HEAD")
+    plan = ok(server_repo, "plan", "--env", "dev")
+    assert f"~ alias {iris}@dev: version 2 -> 1" in plan.stdout
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert aliases(mlflow_server, iris)["dev"] == 1
+
+
+def test_pin_to_a_missing_version_is_a_plan_error(server_repo):
+    ok(server_repo, "train")
+    env = server_repo / "environments" / "dev.yaml"
+    env.write_text(env.read_text().replace("- {name: iris-classifier}",
+                                           "- {name: iris-classifier, version: 42}"))
+    result = cli(server_repo, "plan", "--env", "dev")
+    assert result.returncode == 1
+    assert "environments/dev.yaml:8:31:" in result.stderr
+    assert "version 42 of" in result.stderr and "does not exist in the registry" in result.stderr
+
+
+def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path):
+    from mlops_gitops.reconcile.apply import apply_plan, make_plan
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.live import read_live_state
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.spec.project import load_project
+    from mlops_gitops.tracking import Tracking
+
+    folder, port = tmp_path / "own-server", free_port()
+    folder.mkdir()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow(folder, port)
+    try:
+        config = example_repo / "mlops-gitops.yaml"
+        config.write_text(config.read_text().replace("tracking_uri: null", f"tracking_uri: {uri}"))
+        ok(example_repo, "train")
+        project = load_project(example_repo)
+        registry = MlflowRegistry(Tracking(uri))
+        plan = make_plan(desired_state(project, "dev"), read_live_state(registry, project.name),
+                         "c0ffee", False)
+        seen = []
+
+        def progress(message):
+            seen.append(message)
+            if len(seen) == 2:  # the first change is done: the server goes away
+                stop(server)
+
+        result = apply_plan(plan, registry, "c0ffee", progress)
+        assert not result.ok
+        assert "cannot reach the MLflow tracking server" in result.error
+        assert len(result.applied) == 1 and len(result.not_applied) == 1
+        server = start_mlflow(folder, port)
+        ok(example_repo, "apply", "--env", "dev", "--auto-approve")
+        assert aliases(uri, "iris-classifier") == {"dev": 1}
+        assert aliases(uri, "diabetes-regressor") == {"dev": 1}
+        assert cli(example_repo, "plan", "--env", "dev", "--detailed-exitcode").returncode == 0
+    finally:
+        stop(server)
+
+
+def test_killed_apply_leaves_a_lock_and_the_next_apply_converges(server_repo, mlflow_server):
+    ok(server_repo, "train")
+    c = client(mlflow_server)
+    c.create_registered_model("not-managed-" + project_name(server_repo))
+    iris, diabetes = names(server_repo)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_gitops", "apply", "--env", "dev", "--auto-approve"],
+        cwd=server_repo, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    for line in process.stderr:  # progress lines: "  create alias/NAME@dev"
+        if "create alias/" in line:
+            break
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (aliases(mlflow_server, diabetes) or
+                                               aliases(mlflow_server, iris)):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    locked = cli(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert locked.returncode == 1 and "holds the lock" in locked.stderr
+    ok(server_repo, "force-unlock", "--env", "dev")
+    ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert aliases(mlflow_server, iris) == {"dev": 1}
+    assert aliases(mlflow_server, diabetes) == {"dev": 1}
+    assert cli(server_repo, "plan", "--env", "dev", "--detailed-exitcode").returncode == 0
+    untouched = c.get_registered_model("not-managed-" + project_name(server_repo))
+    assert untouched.aliases == {} and untouched.tags == {}
