@@ -7,6 +7,7 @@ Training with a fingerprint that already has a registered version is a no-op.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ ARTIFACT_MODEL_TESTS = "model_tests.json"
 ARTIFACT_COMPARE = "compare.json"
 
 
+@functools.cache
 def sklearn_version() -> str:
     """Installed scikit-learn version, read from package metadata (no import of sklearn)."""
     try:

@@ -10,14 +10,16 @@ from pathlib import Path
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 
 
-def _registry(project):
+def _registry(project, read_only: bool = False):
+    """The registry: a stdlib REST reader for plan/status on a server, else the MLflow adapter."""
     from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.registry.rest import registry_reader
     from mlops_gitops.tracking import check_reachable
     from mlops_gitops.train.trainer import tracking_for
 
     tracking = tracking_for(project)
     check_reachable(tracking)
-    return MlflowRegistry(tracking)
+    return registry_reader(tracking) if read_only else MlflowRegistry(tracking)
 
 
 def _commit(project) -> str | None:
@@ -45,7 +47,7 @@ def _print_plan(plan, fmt: str) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, project) -> int:
-    registry = _registry(project)
+    registry = _registry(project, read_only=True)
     plan = _make_plan(project, args.env, registry, args.prune)
     if args.out:
         args.out.write_text(plan.to_json() + "\n", encoding="utf-8")
@@ -119,7 +121,7 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
     envs = [args.env] if args.env else project.promotion_order()
     desired = [desired_state(project, env) for env in envs]
-    live = read_live_state(_registry(project), project.name)
+    live = read_live_state(_registry(project, read_only=True), project.name)
     rows = [row for state in desired for row in environment_status(state, live)]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in rows], indent=2))

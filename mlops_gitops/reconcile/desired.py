@@ -47,13 +47,15 @@ def desired_state(project: Project, env: str) -> DesiredState:
 
     env_item = environment(project, env)
     served = {m.name: (i, m) for i, m in enumerate(env_item.spec.spec.models)}
+    policies = project.policies
+    md5s: dict[str, str] = {}
     models = []
     for item in (i for i in project.loaded if i.kind == "Model"):
-        target = training_target(project, item)
+        target = training_target(project, item, md5s)
         policy_name = item.spec.spec.policy
         gate = None
         if policy_name is not None:
-            gate = project.policies[policy_name].spec.gates.get(env)
+            gate = policies[policy_name].spec.gates.get(env)
         index, entry = served.get(item.name, (None, None))
         pin = entry.version if entry else None
         models.append(DesiredModel(

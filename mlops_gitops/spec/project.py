@@ -36,6 +36,7 @@ class Project:
     root: Path
     loaded: list[LoadedSpec] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _index: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def _of(self, kind: type) -> dict:
         return {item.name: item.spec for item in self.loaded if isinstance(item.spec, kind)}
@@ -76,7 +77,9 @@ class Project:
         return ProjectSpec()
 
     def located(self, kind: str, name: str) -> LoadedSpec:
-        return next(i for i in self.loaded if i.kind == kind and i.name == name)
+        if self._index is None:
+            self._index = {(i.kind, i.name): i for i in self.loaded}
+        return self._index[(kind, name)]
 
     def promotion_order(self) -> list[str]:
         return promotion_order({i.name: i for i in self.loaded if i.kind == "Environment"})

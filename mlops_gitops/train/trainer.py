@@ -66,20 +66,24 @@ def registered_name(project: Project, model: LoadedSpec) -> str:
 
 def data_md5(root: Path, dataset: LoadedSpec) -> str:
     """The DVC md5 of the data; for an untracked file, the md5 of its bytes."""
-    from mlops_gitops.data.versioning import data_path, data_version, ensure_present
+    from mlops_gitops.data.versioning import data_version, ensure_present
 
     relative = dataset.spec.spec.path
     tracked = data_version(root, relative).md5
     if tracked:
         return tracked
-    data_path(root, relative, dataset.file)
     path = ensure_present(root, relative, dataset.file)
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def training_target(project: Project, model: LoadedSpec) -> TrainingTarget:
+def training_target(project: Project, model: LoadedSpec,
+                    md5_cache: dict[str, str] | None = None) -> TrainingTarget:
+    """The target of a model; ``md5_cache`` (by dataset name) saves re-reading shared data."""
     dataset = project.located("Dataset", model.spec.spec.dataset)
-    md5 = data_md5(project.root, dataset)
+    cache = {} if md5_cache is None else md5_cache
+    if dataset.name not in cache:
+        cache[dataset.name] = data_md5(project.root, dataset)
+    md5 = cache[dataset.name]
     return TrainingTarget(model, dataset, registered_name(project, model), md5,
                           fingerprint(model.spec, dataset.spec, md5))
 

@@ -42,6 +42,7 @@ def test_train_registers_loads_back_and_is_a_noop_the_second_time(server_repo, m
     assert run_data.params["estimator"] == "sklearn.linear_model.LogisticRegression"
     assert run_data.metrics["accuracy"] == pytest.approx(iris["metrics"]["accuracy"])
     mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_registry_uri(mlflow_server)  # earlier in-process tests may have set another
     lineage = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/lineage.json")
     assert lineage["dataset"]["test_split_hash"] == iris["test_split_hash"]
     assert lineage["spec_files"]["specs/models/iris-classifier.yaml"]
