@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.reconcile.desired import DesiredState
-from mlops_gitops.reconcile.diff import _owned, diff, env_tag
+from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.plan import CREATE, DELETE, UPDATE, Change, Plan
 
@@ -120,7 +120,7 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None) ->
     when = now_iso()
     if change.kind == "model":
         after, before = change.after, change.before or {}
-        stale = [k for k in _owned(before.get("tags", {})) if k not in after["tags"]]
+        stale = [k for k in owned_tags(before.get("tags", {})) if k not in after["tags"]]
         registry.update_model(change.model, after["description"], after["tags"], stale)
     elif change.action == DELETE:
         registry.delete_alias(change.model, env)

@@ -34,7 +34,7 @@ def health_tag(env: str) -> str:
     return f"mlops.health.{env}"
 
 
-def _owned(tags: dict[str, str]) -> dict[str, str]:
+def owned_tags(tags: dict[str, str]) -> dict[str, str]:
     """The registered-model tags mlops-gitops owns (audit and others' tags are left alone)."""
     return {k: v for k, v in tags.items() if is_owned_tag(k)}
 
@@ -76,13 +76,13 @@ def _model_change(desired: DesiredModel, live: LiveState) -> Change:
                       f"'{desired.name}' has no registered version yet: run "
                       f"'mlops-gitops train {desired.spec_name}'")
     want = {"description": desired.description, "tags": desired.tags}
-    have = {"description": current.description, "tags": _owned(current.tags)}
+    have = {"description": current.description, "tags": owned_tags(current.tags)}
     if want == have:
         return Change(key, NOOP, have, want)
     return Change(key, UPDATE, have, want, "description or owner/labels changed in the spec")
 
 
-def _target_version(desired: DesiredModel, live: LiveState) -> tuple[ModelVersion | None, str]:
+def target_version(desired: DesiredModel, live: LiveState) -> tuple[ModelVersion | None, str]:
     if desired.pinned is not None:
         version = live.version(desired.name, desired.pinned)
         if version is None:
@@ -101,7 +101,7 @@ def _alias_change(desired: DesiredModel, live: LiveState, env: str) -> Change:
     model = live.models.get(desired.name)
     current = model.aliases.get(env) if model else None
     before = {"version": current} if current is not None else None
-    version, why = _target_version(desired, live)
+    version, why = target_version(desired, live)
     if version is None:
         return Change(key, NEEDS_TRAINING, before, None,
                       f"no ready version has fingerprint {desired.fingerprint[:12]}: run "

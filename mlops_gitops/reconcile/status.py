@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_STATUS
 from mlops_gitops.reconcile.desired import DesiredState
-from mlops_gitops.reconcile.diff import _target_version, health_tag
+from mlops_gitops.reconcile.diff import health_tag, target_version
 from mlops_gitops.reconcile.live import LiveState
 
 SYNCED, OUT_OF_SYNC, UNKNOWN = "Synced", "OutOfSync", "Unknown"
@@ -53,7 +53,7 @@ def environment_status(desired: DesiredState, live: LiveState) -> list[ResourceS
         current = registered.aliases.get(env) if registered else None
         health, why_health = _health(live, model.name, env, current)
         try:
-            target, _ = _target_version(model, live)
+            target, _ = target_version(model, live)
         except DiagnosticError as exc:
             rows.append(ResourceStatus(env, model.name, UNKNOWN, health, model.pinned, current,
                                        exc.diagnostics[0].message))
