@@ -5,10 +5,17 @@ from __future__ import annotations
 import dataclasses
 
 from mlops_gitops.diagnostics import DiagnosticError
-from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS, is_owned_tag
+from mlops_gitops.identity import (
+    STATUS_READY,
+    TAG_FINGERPRINT,
+    TAG_STATUS,
+    TAG_VERDICT,
+    VERDICT_BLESSED,
+    is_owned_tag,
+)
 from mlops_gitops.reconcile.desired import DesiredModel, DesiredState
 from mlops_gitops.reconcile.live import LiveState
-from mlops_gitops.reconcile.plan import (  # noqa: I001
+from mlops_gitops.reconcile.plan import (
     BLOCKED,
     CREATE,
     DELETE,
@@ -21,8 +28,6 @@ from mlops_gitops.reconcile.plan import (  # noqa: I001
     model_key,
 )
 from mlops_gitops.registry.ports import ModelVersion
-
-TAG_VERDICT = "mlops.verdict"
 
 
 def env_tag(env: str, field: str) -> str:
@@ -61,7 +66,7 @@ def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion)
     problems = []
     if gate.healthy_in and not promoted_to(live, desired.name, version, gate.healthy_in):
         problems.append(f"version {version.version} is not healthy in '{gate.healthy_in}'")
-    if gate.blessed and version.tags.get(TAG_VERDICT) != "blessed":
+    if gate.blessed and version.tags.get(TAG_VERDICT) != VERDICT_BLESSED:
         verdict = version.tags.get(TAG_VERDICT, "no verdict")
         problems.append(f"version {version.version} is not blessed ({verdict}; run "
                         "'mlops-gitops compare')")
