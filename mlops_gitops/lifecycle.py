@@ -73,3 +73,46 @@ def run_lifecycle(root: Path) -> Iterator[StepResult]:
     trained = sum(r.status == "trained" for r in results)
     yield StepResult("train", True, f"{trained} trained, {len(results) - trained} unchanged",
                      details)
+
+    from mlops_gitops.evaluate.steps import compare_step, test_step
+
+    for step in (test_step, compare_step):
+        result = step(project, models)
+        yield result
+        if not result.ok:
+            return
+
+    order = project.promotion_order()
+    if order:
+        yield apply_step(project, order[0])
+
+
+def apply_step(project, env: str) -> StepResult:
+    """Plan and apply the first environment of the promotion order (what a merge into its
+    branch does in CI); later environments are promoted by merges, not by ``run``."""
+    from mlops_gitops.lineage import git_state
+    from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.live import read_live_state
+    from mlops_gitops.reconcile.render import summary
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.train.trainer import tracking_for
+
+    name = f"apply {env}"
+    try:
+        registry = MlflowRegistry(tracking_for(project))
+        commit = git_state(project.root)[0]
+        with Lock(registry, project.name, env):
+            plan = make_plan(desired_state(project, env),
+                             read_live_state(registry, project.name), commit)
+            result = apply_plan(plan, registry, commit)
+    except DiagnosticError as exc:
+        return StepResult(name, False, "apply failed", render_text(exc.diagnostics).splitlines())
+    details = [f"{c.action} {c.key}" for c in result.applied]
+    details += [f"not converged: {c.key}: {c.reason}" for c in result.unresolved]
+    if result.error:
+        details.append(f"stopped: {result.error}")
+    done = (f"{len(result.applied)} change(s) applied" if result.applied else
+            "registry already matches the specs")
+    return StepResult(name, result.ok, f"{summary(plan)} {done}" if result.ok else
+                      "did not converge", details)

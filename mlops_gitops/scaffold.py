@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mlops_gitops.spec.schema import kind_schemas, render_schema
 
-# Template files whose name in the new repository differs (dotfiles are not packaged reliably).
+# Template files whose name in the new repository differs (dotfiles are not packaged reliably;
+# everything under github/ goes to .github/).
 _RENAMES = {"gitignore": ".gitignore", "pre-commit-config.yaml": ".pre-commit-config.yaml"}
 
 
@@ -27,7 +28,8 @@ def _template_files():
             if entry.is_dir():
                 stack.append((entry, f"{prefix}{entry.name}/"))
             elif not entry.name.endswith(".pyc"):
-                name = _RENAMES.get(f"{prefix}{entry.name}", f"{prefix}{entry.name}")
+                name = f"{prefix}{entry.name}"
+                name = _RENAMES.get(name) or (f".{name}" if name.startswith("github/") else name)
                 yield name, entry.read_text(encoding="utf-8")
 
 

@@ -41,7 +41,7 @@ def resolve_tracking(root: Path, configured: str | None) -> Tracking:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     if uri:
         return Tracking(uri)
-    state = root / STATE_DIR
+    state = root.resolve() / STATE_DIR
     return Tracking(f"sqlite:///{state / 'mlflow.db'}", (state / "artifacts").as_uri())
 
 

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
-from mlops_gitops.reconcile.live import LiveState
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 
 
 class FakeRegistry:
-    def __init__(self, live: LiveState | None = None, fail_after_writes: int | None = None):
+    def __init__(self, fail_after_writes: int | None = None):
         self.models: dict[str, RegisteredModel] = {}
         self.versions: dict[tuple[str, int], ModelVersion] = {}
         self.calls: list[str] = []
         self.fail_after_writes = fail_after_writes
         self.writes = 0
-        if live is not None:
-            for model in live.models.values():
-                self.models[model.name] = copy.deepcopy(model)
-            for versions in live.versions.values():
-                for version in versions:
-                    self.versions[(version.name, version.version)] = copy.deepcopy(version)
+
+    @classmethod
+    def from_json(cls, text: str) -> FakeRegistry:
+        """A registry holding what a live.json lists: {"models": [...], "versions": [...]}."""
+        data = json.loads(text)
+        fake = cls()
+        for m in data["models"]:
+            fake.models[m["name"]] = RegisteredModel(**m)
+        for v in data["versions"]:
+            version = ModelVersion(**{**v, "aliases": tuple(v.get("aliases", ()))})
+            fake.versions[(version.name, version.version)] = version
+        return fake
 
     def _write(self, what: str) -> None:
         self.calls.append(what)

@@ -190,7 +190,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"created {args.directory / name}")
     for name in result.kept:
         print(f"kept    {args.directory / name} (already there)")
-    print(f"next: cd {args.directory} && git init && mlops-gitops lint")
+    print(f"next: cd {args.directory} && git init && dvc init && dvc add data/iris.csv && "
+          "mlops-gitops run")
     return 0
 
 
@@ -274,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="registered version number")
     verify.add_argument("--tolerance", type=float, default=1e-9,
                         help="largest allowed absolute metric difference (default: 1e-9)")
+
+    from mlops_gitops.cli.evaluate_commands import add_commands as add_evaluate_commands
+
+    add_evaluate_commands(command, _project)
 
     from mlops_gitops.cli.reconcile_commands import add_commands
 

@@ -18,7 +18,11 @@ def compute(name: str, y_true, y_pred, y_proba=None, labels=None) -> float:
         return float(scorer(y_true, y_pred, average=average, zero_division=0))
     if name in ("f1", "precision", "recall"):  # binary: first label sorted is negative
         scorer = {"f1": m.f1_score, "precision": m.precision_score, "recall": m.recall_score}[name]
-        average = "binary" if len(np.unique(y_true)) <= 2 else "macro"
+        present = np.unique(y_true)
+        if len(present) == 1:  # a slice holding one class: the metric of that class
+            return float(scorer(y_true, y_pred, labels=list(present), average="macro",
+                                zero_division=0))
+        average = "binary" if len(present) <= 2 else "macro"
         positive = sorted(np.unique(y_true))[-1]
         kwargs = {"pos_label": positive} if average == "binary" else {}
         return float(scorer(y_true, y_pred, average=average, zero_division=0, **kwargs))

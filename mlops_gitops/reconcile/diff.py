@@ -76,6 +76,12 @@ def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion)
 def _model_change(desired: DesiredModel, live: LiveState) -> Change:
     key = model_key(desired.name)
     current = live.models.get(desired.name)
+    if current is None and desired.name in live.foreign:
+        return Change(key, BLOCKED, None, None,
+                      f"a registered model '{desired.name}' exists but is not managed by project "
+                      f"'{desired.tags['mlops.project']}': it is never touched; choose another "
+                      "registered_model (or model_prefix), or tag it mlops.managed=true and "
+                      f"mlops.project={desired.tags['mlops.project']} to adopt it")
     if current is None:
         return Change(key, NEEDS_TRAINING, None, None,
                       f"'{desired.name}' has no registered version yet: run "
@@ -129,7 +135,7 @@ def diff(desired: DesiredState, live: LiveState, prune: bool = False) -> list[Ch
     for model in desired.models:
         change = _model_change(model, live)
         changes.append(change)
-        if model.served and change.action != NEEDS_TRAINING:
+        if model.served and change.action not in (NEEDS_TRAINING, BLOCKED):
             changes.append(_alias_change(model, live, desired.env))
     for name, model in sorted(live.models.items()):
         if desired.env in model.aliases and name not in declared:

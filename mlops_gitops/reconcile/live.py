@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 
 from mlops_gitops.identity import TAG_MANAGED, TAG_PROJECT, canonical_json
@@ -16,6 +15,7 @@ class LiveState:
 
     models: dict[str, RegisteredModel]  # by name
     versions: dict[str, tuple[ModelVersion, ...]]  # by model name, ascending version
+    foreign: frozenset[str] = frozenset()  # names taken by models this project does not own
 
     def fingerprint(self) -> str:
         """Hash of everything apply depends on; a plan made from another state is stale."""
@@ -25,19 +25,6 @@ class LiveState:
 
     def version(self, name: str, number: int) -> ModelVersion | None:
         return next((v for v in self.versions.get(name, ()) if v.version == number), None)
-
-    def to_json(self) -> str:
-        return json.dumps({"models": [asdict(m) for m in self.models.values()],
-                           "versions": [asdict(v) for vs in self.versions.values() for v in vs]},
-                          indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str, project: str) -> LiveState:
-        data = json.loads(text)
-        models = [RegisteredModel(**m) for m in data["models"]]
-        versions = [ModelVersion(**{**v, "aliases": tuple(v.get("aliases", ()))})
-                    for v in data["versions"]]
-        return build_live_state(models, versions, project)
 
 
 def _normalized_version(version: ModelVersion) -> ModelVersion:
@@ -57,7 +44,8 @@ def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion]
         if version.name in managed:
             by_model.setdefault(version.name, []).append(_normalized_version(version))
     return LiveState(managed, {n: tuple(sorted(vs, key=lambda v: v.version))
-                               for n, vs in by_model.items()})
+                               for n, vs in by_model.items()},
+                     frozenset(m.name for m in models if m.name not in managed))
 
 
 def read_live_state(reader: RegistryReader, project: str) -> LiveState:

@@ -49,7 +49,7 @@ def summary(plan: Plan) -> str:
     text = (f"Plan: {counts[CREATE]} to add, {counts[UPDATE]} to change, "
             f"{counts[DELETE]} to delete.")
     extra = [f"{counts[a]} {label}" for a, label in ((NEEDS_TRAINING, "need training"),
-                                                     (BLOCKED, "blocked by a gate"),
+                                                     (BLOCKED, "blocked"),
                                                      (ORPHAN, "orphaned (--prune deletes)"))
              if counts[a]]
     return text + (f" {', '.join(extra)}." if extra else "")

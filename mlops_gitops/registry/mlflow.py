@@ -242,3 +242,50 @@ class MlflowRegistry:
     def load_model(self, name: str, number: int):
         with self.errors(f"loading {name}/{number}"):
             return self._mlflow.sklearn.load_model(f"models:/{name}/{number}")
+
+    # --- evaluation (model tests, champion/challenger) -------------------------------------
+
+    def model_aliases(self, name: str) -> dict[str, int] | None:
+        """The registered model's aliases ({} when it has none; None when it does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"reading registered model {name}"):
+            try:
+                found = self.client.get_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    return None
+                raise
+            return {alias: int(number) for alias, number in (found.aliases or {}).items()}
+
+    def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
+        """A version's fitted model and the size in bytes of its model artifact files."""
+        import tempfile
+        from pathlib import Path
+
+        with self.errors(f"loading {name}/{number}"), tempfile.TemporaryDirectory() as folder:
+            local = Path(self._mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{number}", dst_path=folder))
+            size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+            return self._mlflow.sklearn.load_model(str(local)), size
+
+    def run_json_or_none(self, run_id: str, path: str) -> dict | None:
+        """A JSON artifact of a run, or None when the run has no such artifact."""
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"reading {path} of run {run_id}"):
+            try:
+                return self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    return None
+                raise
+
+    def log_run_json(self, run_id: str, data: dict, path: str) -> None:
+        with self.errors(f"logging {path} to run {run_id}"):
+            self.client.log_dict(run_id, data, path)
+
+    def delete_version_tags(self, name: str, number: int, keys: list[str]) -> None:
+        with self.errors(f"untagging {name}/{number}"):
+            for key in keys:
+                self.client.delete_model_version_tag(name, str(number), key)

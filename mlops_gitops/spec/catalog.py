@@ -66,3 +66,25 @@ HIGHER_IS_BETTER = {
 }
 
 ALL_METRICS = METRICS["classification"] | METRICS["regression"]
+
+# The values a metric can take (None: unbounded); a threshold outside them can never pass.
+METRIC_RANGE: dict[str, tuple[float | None, float | None]] = {
+    **{name: (0.0, 1.0) for name in METRICS["classification"] if name != "log_loss"},
+    "log_loss": (0.0, None), "r2": (None, 1.0), "mae": (0.0, None), "mse": (0.0, None),
+    "rmse": (0.0, None), "mape": (0.0, None), "max_error": (0.0, None),
+}
+
+
+def higher_is_better(metric: str) -> bool:
+    """The default direction of a metric: larger is better unless it is a loss or an error."""
+    return HIGHER_IS_BETTER.get(metric, True)
+
+
+def impossible_bound(metric: str, low: float | None, high: float | None) -> str | None:
+    """Why ``low <= value <= high`` can never hold for this metric, or None."""
+    floor, ceiling = METRIC_RANGE.get(metric, (None, None))
+    if low is not None and ceiling is not None and low > ceiling:
+        return f"min {low:g} is above the largest possible {metric} ({ceiling:g})"
+    if high is not None and floor is not None and high < floor:
+        return f"max {high:g} is below the smallest possible {metric} ({floor:g})"
+    return None

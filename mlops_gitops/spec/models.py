@@ -159,7 +159,9 @@ class MetricTest(Strict):
     min: float | None = None
     max: float | None = None
     slice: ColumnName | None = Field(None, description="Check the metric per value of this column.")
-    bins: list[float] | None = Field(None, description="Bin edges for a numeric slice column.")
+    bins: list[float] | None = Field(None, description="Bin edges for a numeric slice column "
+                                     "(increasing; each bin is [edge, next edge), the last one "
+                                     "closed).")
     min_rows: int = Field(1, ge=1, description="A slice with fewer test rows fails.")
 
     @model_validator(mode="after")
@@ -168,6 +170,15 @@ class MetricTest(Strict):
             raise SpecError("a metric test needs min or max", "metric")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise SpecError(f"min ({self.min}) is greater than max ({self.max})", "min")
+        if self.bins is not None:
+            if self.slice is None:
+                raise SpecError("bins need a slice column", "bins")
+            if len(self.bins) < 2:
+                raise SpecError("bins need at least two edges", "bins")
+            for i in range(1, len(self.bins)):
+                if self.bins[i] <= self.bins[i - 1]:
+                    raise SpecError(f"bin edges must increase: {self.bins[i]:g} follows "
+                                    f"{self.bins[i - 1]:g}", "bins", i)
         return self
 
 
@@ -177,28 +188,36 @@ class InvarianceTest(Strict):
     column: ColumnName
     noise: float = Field(gt=0, description="Gaussian noise as a fraction of the column's std.")
     max_flip_rate: float = Field(ge=0, le=1)
+    tolerance: float | None = Field(None, ge=0, description="Regression: a prediction flips when "
+                                    "it moves by more than this (default: 5% of the target's "
+                                    "standard deviation on the test split).")
 
 
 class DirectionalTest(Strict):
     type: Literal["directional"]
     name: Name
     column: ColumnName
-    delta: float
-    expect: Literal["increase", "decrease"]
-    min_fraction: float = Field(0.9, ge=0, le=1)
+    delta: float = Field(description="Added to the column on every test row.")
+    expect: Literal["increase", "decrease"] = Field(description="How the prediction should move "
+                                                    "(regression: the value; binary "
+                                                    "classification: the probability of the "
+                                                    "positive, last-sorted class).")
+    min_fraction: float = Field(0.9, ge=0, le=1, description="Share of rows that must move the "
+                                "expected way.")
 
 
 class LatencyTest(Strict):
     type: Literal["latency"]
     name: Name
-    batch: int = Field(1, ge=1, le=10_000)
-    p95_ms: float = Field(gt=0)
+    batch: int = Field(1, ge=1, le=10_000, description="Rows per predict call.")
+    p95_ms: float = Field(gt=0, description="Budget for the 95th percentile of one call.")
 
 
 class SizeTest(Strict):
     type: Literal["size"]
     name: Name
-    max_mb: float = Field(gt=0)
+    max_mb: float = Field(gt=0, description="Budget for the model's artifact files (MB = "
+                          "10^6 bytes).")
 
 
 def _test_type(value: Any) -> str:
@@ -253,6 +272,12 @@ class ModelSpec(Strict):
             if metric not in known:
                 hint = did_you_mean(metric, known) or "known: " + ", ".join(sorted(known))
                 raise SpecError(f"unknown {self.task} metric '{metric}'; {hint}", *path)
+        for i, test in enumerate(self.tests):
+            if isinstance(test, MetricTest):
+                problem = catalog.impossible_bound(test.metric, test.min, test.max)
+                if problem:
+                    raise SpecError(f"no model can pass test '{test.name}': {problem}", "tests", i,
+                                    "min" if problem.startswith("min") else "max")
         for i, feature in enumerate(self.features):
             if feature in self.features[:i]:
                 raise SpecError(f"feature '{feature}' is listed twice", "features", i)
@@ -274,10 +299,17 @@ class Change(Strict):
     relative: float | None = Field(None, description="The same as a fraction of the champion's "
                                    "value.")
 
+    @model_validator(mode="after")
+    def _something(self) -> Change:
+        if self.absolute is None and self.relative is None:
+            raise SpecError("a change threshold needs absolute or relative (or both)", "absolute")
+        return self
+
 
 class Threshold(Strict):
-    higher_is_better: bool | None = Field(None, description="Defaults by metric (loss metrics are "
-                                          "lower-is-better).")
+    higher_is_better: bool | None = Field(None, description="Defaults by metric (loss and error "
+                                          "metrics are lower-is-better); stating the opposite of "
+                                          "the metric's nature is an error.")
     min: float | None = None
     max: float | None = None
     change: Change | None = None
@@ -311,6 +343,16 @@ class PolicySpec(Strict):
                 hint = did_you_mean(metric, catalog.ALL_METRICS) or "known: " + ", ".join(
                     sorted(catalog.ALL_METRICS))
                 raise SpecError(f"unknown metric '{metric}'; {hint}", *path)
+        for metric, threshold in self.thresholds.items():
+            natural = catalog.higher_is_better(metric)
+            if threshold.higher_is_better is not None and threshold.higher_is_better != natural:
+                raise SpecError(f"higher_is_better: {str(threshold.higher_is_better).lower()} "
+                                f"contradicts {metric}, where {'higher' if natural else 'lower'} "
+                                "is better", "thresholds", metric, "higher_is_better")
+            problem = catalog.impossible_bound(metric, threshold.min, threshold.max)
+            if problem:
+                raise SpecError(f"no model can pass: {problem}", "thresholds", metric,
+                                "min" if problem.startswith("min") else "max")
         return self
 
 

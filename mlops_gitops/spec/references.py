@@ -64,14 +64,26 @@ def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
                         ("spec", "tests", i, "column"),
                         f"test column '{test.column}' is not one of the model's features",
                         did_you_mean(test.column, spec.features)))
+                elif columns[test.column].type not in NUMERIC:
+                    diagnostics.append(model.diagnostic(
+                        ("spec", "tests", i, "column"), f"test column '{test.column}' is a "
+                        f"{columns[test.column].type} column; {test.type} tests change numbers"))
+        diagnostics += _slice_types(model, columns)
         if spec.policy in policies:
             for i, name in enumerate(policies[spec.policy].spec.spec.slices):
+                policy = policies[spec.policy]
                 if name not in columns:
-                    policy = policies[spec.policy]
                     diagnostics.append(policy.diagnostic(
                         ("spec", "slices", i), f"slice '{name}' is not a column of dataset "
                         f"'{spec.dataset}' (used by model '{model.name}')",
                         did_you_mean(name, columns)))
+                elif columns[name].type == "float":
+                    diagnostics.append(policy.diagnostic(
+                        ("spec", "slices", i), f"slice '{name}' is a float column of dataset "
+                        f"'{spec.dataset}' (used by model '{model.name}'): one slice per value",
+                        "slice policies by a categorical column; a model test with bins checks "
+                        "numeric ranges"))
+            diagnostics += _policy_fits_model(policies[spec.policy], model)
 
     for policy in policies.values():
         for env_name, gate in policy.spec.spec.gates.items():
@@ -92,6 +104,60 @@ def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
             if served.name not in models:
                 missing(env, ("spec", "models", i, "name"), "Model", served.name, models)
     diagnostics += _promotion_order(environments)
+    return diagnostics
+
+
+NUMERIC = ("float", "int")
+
+
+def _slice_types(model: LoadedSpec, columns: dict) -> list[Diagnostic]:
+    """Sliced metric tests: a float column needs bins, bins need a numeric column."""
+    diagnostics = []
+    for i, test in enumerate(model.spec.spec.tests):
+        if not isinstance(test, MetricTest) or test.slice not in columns:
+            continue
+        kind = columns[test.slice].type
+        if test.bins is None and kind == "float":
+            diagnostics.append(model.diagnostic(
+                ("spec", "tests", i, "slice"), f"slice '{test.slice}' is a float column: one "
+                "slice per distinct value", "give bins, e.g. bins: [0, 10, 20, 50]"))
+        elif test.bins is not None and kind not in NUMERIC:
+            diagnostics.append(model.diagnostic(
+                ("spec", "tests", i, "bins"), f"bins need a numeric slice column; '{test.slice}' "
+                f"is a {kind} column", "remove bins to get one slice per value"))
+    return diagnostics
+
+
+def _policy_fits_model(policy: LoadedSpec, model: LoadedSpec) -> list[Diagnostic]:
+    """The policy judges metrics the model computes, and no model test contradicts it."""
+    diagnostics = []
+    spec, rules = model.spec.spec, policy.spec.spec
+    computed = ", ".join(spec.metrics)
+    hint = f"add it to spec.metrics of {model.file}, or use another policy"
+    if rules.primary not in spec.metrics:
+        diagnostics.append(policy.diagnostic(
+            ("spec", "primary"), f"primary metric '{rules.primary}' is not computed by model "
+            f"'{model.name}' (its metrics: {computed})", hint))
+    for metric in rules.thresholds:
+        if metric not in spec.metrics:
+            diagnostics.append(policy.diagnostic(
+                ("spec", "thresholds", metric), f"threshold metric '{metric}' is not computed "
+                f"by model '{model.name}' (its metrics: {computed})", hint))
+    for i, test in enumerate(spec.tests):
+        threshold = rules.thresholds.get(getattr(test, "metric", None))
+        if not isinstance(test, MetricTest) or test.slice or threshold is None:
+            continue
+        if test.max is not None and threshold.min is not None and test.max < threshold.min:
+            field, clash = "max", (f"test '{test.name}' requires {test.metric} <= {test.max:g}",
+                                   f"requires {test.metric} >= {threshold.min:g}")
+        elif test.min is not None and threshold.max is not None and test.min > threshold.max:
+            field, clash = "min", (f"test '{test.name}' requires {test.metric} >= {test.min:g}",
+                                   f"requires {test.metric} <= {threshold.max:g}")
+        else:
+            continue
+        diagnostics.append(model.diagnostic(
+            ("spec", "tests", i, field), f"{clash[0]} but policy '{policy.name}' {clash[1]}: no "
+            "version can pass both", f"see {policy.file}"))
     return diagnostics
 
 

@@ -19,7 +19,7 @@ import pytest
 from mlops_gitops.diagnostics import DiagnosticError, render_text
 from mlops_gitops.reconcile.apply import make_plan
 from mlops_gitops.reconcile.desired import desired_state
-from mlops_gitops.reconcile.live import LiveState, read_live_state
+from mlops_gitops.reconcile.live import read_live_state
 from mlops_gitops.reconcile.render import plan_text
 from mlops_gitops.spec.project import load_project
 from tests.fake_registry import FakeRegistry
@@ -70,8 +70,7 @@ def test_golden_plan(name, tmp_path, monkeypatch):
     settings = json.loads((case / "case.json").read_text())
     project = _project(case, tmp_path, monkeypatch)
     fingerprints = _fingerprints(project)
-    live = LiveState.from_json(_fill((case / "live.json").read_text(), fingerprints), "example")
-    registry = FakeRegistry(live)
+    registry = FakeRegistry.from_json(_fill((case / "live.json").read_text(), fingerprints))
     try:
         desired = desired_state(project, settings["env"])
         plan = make_plan(desired, read_live_state(registry, project.name), "c0ffee" * 6 + "c0ff",
