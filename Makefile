@@ -29,7 +29,7 @@ lint: setup
 	$(VENV)/bin/mlops-gitops lint
 
 bench: setup
-	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mlops

@@ -10,7 +10,6 @@ Sets up its own temporary repository: trains both example models, makes version 
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -18,33 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
-       "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.com",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.com"}
-ENV.pop("MLFLOW_TRACKING_URI", None)
+from _common import ENV, REPO, copy_example, sh  # benchmarks/ is on sys.path
+
 RUNS = 5
 
 
-def sh(cwd: Path, *cmd: str) -> None:
-    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-
-
 def setup(root: Path, mlops: str) -> None:
-    root.mkdir()
-    for name in ("specs", "policies", "environments"):
-        shutil.copytree(REPO / name, root / name)
-    shutil.copy(REPO / "mlops-gitops.yaml", root)
-    (root / ".gitignore").write_text(".mlops/\n")
-    from mlops_gitops.examples import write_example
-
-    write_example("iris", root / "data" / "iris.csv")
-    write_example("diabetes", root / "data" / "diabetes.csv")
-    sh(root, "git", "init", "-q")
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-qm", "bench")
+    copy_example(root)
     sh(root, mlops, "train")
     script = ("from mlflow import MlflowClient; c = MlflowClient('sqlite:///.mlops/mlflow.db'); "
               "[c.set_registered_model_alias(n, 'prod', '1') for n in "
@@ -101,7 +80,6 @@ def main() -> None:
         measure(Path(sys.argv[2]))
         return
     mlops = str(Path(sys.executable).parent / "mlops-gitops")
-    sys.path.insert(0, str(REPO))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"
         setup(root, mlops)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from _common import BIN, timed  # benchmarks/ is on sys.path
+
 DATASET = """apiVersion: mlops-gitops/v1
 kind: Dataset
 metadata: {{name: data-{i}, owner: bench}}
@@ -50,18 +48,6 @@ spec:
 """
 
 
-def timed(cmd: list[str], cwd: Path, runs: int) -> float:
-    """Median wall time of ``runs`` runs; fails loudly if the command fails."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if result.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-    return statistics.median(times)
-
-
 def make_project(root: Path, pairs: int) -> None:
     for folder in ("specs/datasets", "specs/models"):
         (root / folder).mkdir(parents=True)
@@ -85,11 +71,11 @@ def main() -> None:
                        capture_output=True)
         check = shutil.which("check-jsonschema", path=str(BIN)) or "check-jsonschema"
 
-        t_one = timed(lint, one, 15)
-        t_many = timed(lint, many, 7)
+        t_one = timed(one, lint, 15)
+        t_many = timed(many, lint, 7)
         t_check = sum(
-            timed([check, "--schemafile", str(schemas / f"{kind}.schema.json"),
-                   *sorted(str(p) for p in (many / "specs" / folder).glob("*.yaml"))], many, 3)
+            timed(many, [check, "--schemafile", str(schemas / f"{kind}.schema.json"),
+                   *sorted(str(p) for p in (many / "specs" / folder).glob("*.yaml"))], 3)
             for kind, folder in (("dataset", "datasets"), ("model", "models"))
         )
     print(f"lint, 1 spec file:        {t_one:.3f} s  (target < 0.25 s)")

@@ -12,19 +12,16 @@ Prints its figures.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _common import ENV, timed  # benchmarks/ is on sys.path (and puts the repository there)
 
-from tests.integration.conftest import clean_env, free_port, start_mlflow, stop  # noqa: E402
+from tests.integration.conftest import free_port, start_mlflow, stop
 
-ENV = {**clean_env(), "MLFLOW_DISABLE_TELEMETRY": "true"}
 DATA_MD5 = "0123456789abcdef0123456789abcdef"
 
 DATASET = """apiVersion: mlops-gitops/v1
@@ -90,18 +87,6 @@ def populate(db: Path, root: Path) -> None:
                 ModelVersionTag("mlops.status", "ready"),
                 ModelVersionTag("mlops.env.dev.promoted_at", "2026-01-01T00:00:00Z")])
         store.set_registered_model_alias(item.name, "dev", 3 if int(item.name[-4:]) % 10 else 2)
-
-
-def timed(cmd: list[str], cwd: Path, runs: int, ok_codes=(0,)) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if result.returncode not in ok_codes:
-            raise SystemExit(f"{cmd} failed ({result.returncode}):\n{result.stdout[-2000:]}\n"
-                             f"{result.stderr[-2000:]}")
-    return statistics.median(times)
 
 
 def count_plan_calls(root: Path, uri: str) -> tuple[int, int]:
@@ -176,19 +161,19 @@ def main() -> None:
             server = start_mlflow(server_dir, port)
             try:
                 if count == 1000:
-                    plan_s = timed([mlops, "plan", "--env", "dev"], root, 5)
+                    plan_s = timed(root, [mlops, "plan", "--env", "dev"], 5)
                     calls, pending = count_plan_calls(root, uri)
                     naive = naive_read(uri, count)
                     results["plan"] = (plan_s, calls, pending, naive, fill)
                 else:
-                    results["status"] = timed([mlops, "status", "--env", "dev"], root, 5,
+                    results["status"] = timed(root, [mlops, "status", "--env", "dev"], 5,
                                               ok_codes=(0, 1))
             finally:
                 stop(server)
         gto_root = tmp / "gto"
         gto_repo(gto_root, 300, 5)
         gto = str(Path(sys.executable).parent / "gto")
-        gto_s = timed([gto, "show"], gto_root, 3)
+        gto_s = timed(gto_root, [gto, "show"], 3)
     plan_s, calls, pending, naive, fill = results["plan"]
     print(f"registry: 1,000 models x 3 versions (filled in {fill:.0f} s)")
     print(f"plan, whole process:        {plan_s:.2f} s  (target < 3 s); {pending} change(s)")

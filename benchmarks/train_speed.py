@@ -10,19 +10,11 @@ Prints its figures.
 from __future__ import annotations
 
 import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
-       "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@example.com",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@example.com"}
-ENV.pop("MLFLOW_TRACKING_URI", None)
+from _common import ENV, MLOPS, copy_example, sh, timed  # benchmarks/ is on sys.path
 
 BARE = """
 import sys, mlflow, pandas as pd
@@ -58,41 +50,16 @@ pickle.dump(model, open("model.pkl", "wb"))
 """
 
 
-def sh(cwd: Path, *cmd: str) -> None:
-    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-
-
-def timed(cwd: Path, cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        sh(cwd, *cmd)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
-    mlops = str(Path(sys.executable).parent / "mlops-gitops")
+    mlops = MLOPS
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "repo"
-        root.mkdir()
-        for name in ("specs", "policies", "environments"):
-            shutil.copytree(REPO / name, root / name)
-        shutil.copy(REPO / "mlops-gitops.yaml", root)
-        (root / ".gitignore").write_text(".mlops/\nmodel.pkl\n")
-        sys.path.insert(0, str(REPO))
-        from mlops_gitops.examples import write_example
-
-        write_example("iris", root / "data" / "iris.csv")
-        write_example("diabetes", root / "data" / "diabetes.csv")
+        root = copy_example(Path(tmp) / "repo")
+        (root / ".gitignore").write_text(".mlops/\ndata/*.csv\nmodel.pkl\n")
         (root / "stage.py").write_text(STAGE_SCRIPT)
         (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: python stage.py\n"
                                        "    deps: [data/iris.csv, stage.py, "
                                        "specs/models/iris-classifier.yaml]\n"
                                        "    outs: [model.pkl]\n")
-        sh(root, "git", "init", "-q")
         sh(root, sys.executable, "-m", "dvc", "init", "-q")
         sh(root, sys.executable, "-m", "dvc", "add", "-q", "data/iris.csv", "data/diabetes.csv")
         env_path = f"{Path(sys.executable).parent}{os.pathsep}{ENV['PATH']}"
