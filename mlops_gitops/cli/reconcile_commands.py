@@ -140,8 +140,12 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 def cmd_force_unlock(args: argparse.Namespace, project) -> int:
     from mlops_gitops.reconcile.apply import lock_name
 
-    _registry(project).release_lock(lock_name(project.name, args.env))
-    print(f"Released the apply lock of environment '{args.env}'.")
+    name = lock_name(project.name, args.env)
+    _registry(project).release_lock(name)
+    if args.format == "json":
+        print(json.dumps({"env": args.env, "lock": name, "released": True}))
+    else:
+        print(f"Released the apply lock of environment '{args.env}' ({name}).")
     return 0
 
 
