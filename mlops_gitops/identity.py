@@ -10,14 +10,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from mlops_gitops.spec.models import Dataset, Model
 
 # Bump when a change to the training code changes the trained artifact for the same specs.
 TRAINER_VERSION = "1"
-FINGERPRINT_LENGTH = 64
 
 TAG_MANAGED = "mlops.managed"
 TAG_FINGERPRINT = "mlops.fingerprint"
@@ -77,27 +75,3 @@ def is_owned_tag(key: str) -> bool:
 def fingerprint(model: Model, dataset: Dataset, data_md5: str | None) -> str:
     digest = hashlib.sha256(canonical_json(training_inputs(model, dataset, data_md5)).encode())
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class VersionRef:
-    """A registered model version: ``NAME/VERSION`` (the part after ``models:/``)."""
-
-    name: str
-    version: int
-
-    def format(self) -> str:
-        return f"{self.name}/{self.version}"
-
-    @property
-    def uri(self) -> str:
-        return f"models:/{self.format()}"
-
-    @classmethod
-    def parse(cls, text: str) -> VersionRef:
-        """Inverse of :meth:`format`; accepts an optional ``models:/`` prefix."""
-        body = text.removeprefix("models:/")
-        name, sep, number = body.rpartition("/")
-        if not sep or not name or not number.isdigit() or int(number) < 1:
-            raise ValueError(f"not a model version reference: '{text}' (expected NAME/VERSION)")
-        return cls(name, int(number))

@@ -38,11 +38,18 @@ class Tracking:
 
 
 def resolve_tracking(root: Path, configured: str | None) -> Tracking:
+    """The tracking location; a relative SQLite path in the project config is relative to the
+    project root, and a SQLite store keeps its artifacts in ``artifacts/`` beside the file."""
+    root = root.resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
-    if uri:
-        return Tracking(uri)
-    state = root.resolve() / STATE_DIR
-    return Tracking(f"sqlite:///{state / 'mlflow.db'}", (state / "artifacts").as_uri())
+    if not uri:
+        uri = f"sqlite:///{root / STATE_DIR / 'mlflow.db'}"
+    elif uri == configured and uri.startswith("sqlite:///") and not uri[10:].startswith("/"):
+        uri = f"sqlite:///{root / uri[10:]}"
+    if uri.startswith("sqlite:///"):
+        database = Path(uri[10:])
+        return Tracking(uri, (database.parent / "artifacts").as_uri())
+    return Tracking(uri)
 
 
 def auth_headers() -> dict[str, str]:

@@ -54,6 +54,9 @@ class FakeRegistry:
     def get_version(self, name: str, number: int) -> ModelVersion | None:
         return self.versions.get((name, number))
 
+    def get_model(self, name: str) -> RegisteredModel | None:
+        return copy.deepcopy(self.models.get(name))
+
     # writer
     def ensure_model(self, name: str, description: str, tags: dict[str, str]) -> None:
         self._write(f"ensure_model {name}")

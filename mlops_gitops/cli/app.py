@@ -166,6 +166,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from mlops_gitops.spec.schema import kind_schemas, stale_schemas, write_schemas
 
     if args.out is None:
+        if args.check:
+            raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                              message="--check needs --out DIR (the folder of "
+                                                      "committed schemas)")])
         print(json.dumps(kind_schemas(), indent=2, sort_keys=True))
         return 0
     if args.check:
@@ -210,8 +214,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if steps and all(step.ok for step in steps) else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 like every other error (2 means "changes pending" for plan)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops-gitops",
         description="GitOps for machine learning: datasets, models, tests, policies and "
                     "environments as reviewed YAML specs, reconciled with the MLflow registry.",
@@ -300,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # unwritable output, a file where a folder should be, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug: say so plainly, keep the traceback behind a switch
         if os.environ.get("MLOPS_GITOPS_DEBUG"):
             raise

@@ -62,7 +62,7 @@ def _load_plan(path: Path, env: str):
 
     try:
         plan = Plan.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DiagnosticError([Diagnostic(str(path), code="plan",
                                           message=f"not a readable plan file: {exc}")]) from None
     if plan.env != env:
@@ -105,8 +105,9 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
             print(f"Apply stopped: {result.error}")
             print(f"  applied: {', '.join(c.key for c in result.applied) or 'nothing'}")
             print(f"  not applied: {', '.join(c.key for c in result.not_applied)}")
-            print("  Run apply again once the registry answers: it converges from where it "
-                  "stopped.")
+            if "cannot reach" in result.error:
+                print("  Run apply again once the registry answers: it converges from where "
+                      "it stopped.")
         else:
             print(f"Apply complete! {len(result.applied)} change(s) applied to '{plan.env}'.")
         for change in result.unresolved:
@@ -139,7 +140,9 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
 def cmd_force_unlock(args: argparse.Namespace, project) -> int:
     from mlops_gitops.reconcile.apply import lock_name
+    from mlops_gitops.reconcile.desired import environment
 
+    environment(project, args.env)  # an unknown environment is a usage error
     name = lock_name(project.name, args.env)
     _registry(project).release_lock(name)
     if args.format == "json":
@@ -147,6 +150,18 @@ def cmd_force_unlock(args: argparse.Namespace, project) -> int:
     else:
         print(f"Released the apply lock of environment '{args.env}' ({name}).")
     return 0
+
+
+def _seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds >= 0")
+    return value
 
 
 def add_commands(add, load_project) -> None:
@@ -174,7 +189,7 @@ def add_commands(add, load_project) -> None:
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--prune", action="store_true",
                        help="delete aliases the specs no longer declare")
-    apply.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+    apply.add_argument("--lock-timeout", type=_seconds, default=0.0, metavar="SECONDS",
                        help="wait this long for another apply's lock (default: 0)")
     status = command("status", cmd_status, "Sync (Synced/OutOfSync/Unknown) and health "
                      "(Healthy/Progressing/Degraded/Missing) per model and environment.")

@@ -86,9 +86,15 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pd.DataFrame | None, list[F
                             f"checks.max_file_mb ({spec.checks.max_file_mb} MB)")]
     if size == 0:
         return None, [_fail("empty", "file is empty (no header, no rows)")]
+    return parse_csv(path, spec)
+
+
+def parse_csv(source, spec: DatasetSpec) -> tuple[pd.DataFrame | None, list[Failure]]:
+    """A CSV (path or binary file object) read with the spec's column types (declared text
+    columns stay text: '01' is not 1); unreadable input becomes failures, not exceptions."""
     strings = {name: "string" for name, col in spec.columns.items() if col.type == "string"}
     try:
-        frame = pd.read_csv(path, dtype=strings, low_memory=False, encoding="utf-8")
+        frame = pd.read_csv(source, dtype=strings, low_memory=False, encoding="utf-8")
     except pd.errors.EmptyDataError:
         return None, [_fail("empty", "file has no columns")]
     except pd.errors.ParserError as exc:
@@ -250,4 +256,8 @@ def _split_failures(frame: pd.DataFrame, spec: DatasetSpec) -> list[Failure]:
     if test_rows < len(counts):
         failures.append(_fail("split", f"test split of {test_rows} rows cannot hold all "
                               f"{len(counts)} classes of '{split.stratify}'", split.stratify))
+    if rows - test_rows < len(counts):
+        failures.append(_fail("split", f"train split of {rows - test_rows} rows cannot hold all "
+                              f"{len(counts)} classes of '{split.stratify}' (lower "
+                              "split.test_fraction)", split.stratify))
     return failures

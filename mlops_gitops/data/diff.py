@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlops_gitops.data.drift import ColumnDrift, frame_drift
 from mlops_gitops.data.versioning import read_at_revision
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.spec.loader import LoadedSpec
 
 
@@ -57,7 +58,16 @@ def diff_frames(dataset: str, path: str, revs: tuple[str, str], old: pd.DataFram
 
 
 def diff_dataset(root: Path, dataset: LoadedSpec, rev_a: str, rev_b: str) -> DataDiff:
+    from mlops_gitops.data.contract import parse_csv
+
     relative = dataset.spec.spec.path
-    frames = [pd.read_csv(io.BytesIO(read_at_revision(root, relative, rev)), low_memory=False)
-              for rev in (rev_a, rev_b)]
+    frames = []
+    for rev in (rev_a, rev_b):
+        frame, failures = parse_csv(io.BytesIO(read_at_revision(root, relative, rev)),
+                                    dataset.spec.spec)
+        if frame is None:
+            raise DiagnosticError([Diagnostic(relative, code="data", message=f"cannot read "
+                                              f"'{relative}' at revision '{rev}': "
+                                              f"{failures[0].message}")])
+        frames.append(frame)
     return diff_frames(dataset.name, relative, (rev_a, rev_b), *frames)

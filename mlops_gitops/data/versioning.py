@@ -48,6 +48,14 @@ def data_version(root: Path, relative: str) -> DataVersion:
     return DataVersion(relative, str(md5))
 
 
+def untracked_change(relative: str, spec_file: str = "") -> Diagnostic:
+    return Diagnostic(spec_file or relative, path="spec.path", code="dvc-modified",
+                      message=f"'{relative}' differs from the version recorded in "
+                              f"{relative}.dvc",
+                      hint=f"record the new data with 'dvc add {relative}' (and commit the .dvc "
+                           f"file), or restore the recorded one with 'dvc checkout {relative}'")
+
+
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,

@@ -55,6 +55,11 @@ def evaluate(model, frame, features: list[str], target: str, names: list[str]) -
     X, y = frame[features], frame[target]
     predictions = model.predict(X)
     proba, labels = None, None
-    if NEEDS_PROBA & set(names) and hasattr(model, "predict_proba"):
+    if NEEDS_PROBA & set(names):
+        if not hasattr(model, "predict_proba"):
+            estimator = type(model[-1] if hasattr(model, "steps") else model).__name__
+            needing = ", ".join(sorted(NEEDS_PROBA & set(names)))
+            raise ValueError(f"{needing} need predicted probabilities, which {estimator} does "
+                             "not give (no predict_proba)")
         proba, labels = model.predict_proba(X), list(model.classes_)
     return {name: compute(name, y, predictions, proba, labels) for name in names}

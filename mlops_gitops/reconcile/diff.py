@@ -9,7 +9,9 @@ from mlops_gitops.identity import (
     STATUS_READY,
     TAG_FINGERPRINT,
     TAG_STATUS,
+    TAG_TESTS,
     TAG_VERDICT,
+    TESTS_FAILED,
     VERDICT_BLESSED,
     is_owned_tag,
 )
@@ -52,7 +54,8 @@ def ready_version(live: LiveState, name: str, fingerprint: str) -> ModelVersion 
 
 def promoted_to(live: LiveState, name: str, version: ModelVersion, env: str) -> bool:
     """Healthy in ``env``: serving there now, or promoted there before, and not degraded."""
-    if version.tags.get(health_tag(env)) == "degraded":
+    if version.tags.get(health_tag(env)) == "degraded" or \
+            version.tags.get(TAG_TESTS) == TESTS_FAILED:
         return False
     model = live.models.get(name)
     return (model is not None and model.aliases.get(env) == version.version) or \

@@ -56,7 +56,7 @@ def summary(plan: Plan) -> str:
 
 
 def plan_text(plan: Plan, show_unchanged: bool = False) -> str:
-    commit = (plan.git_commit or "no git commit")[:12]
+    commit = plan.git_commit[:12] if plan.git_commit else "none: not a git repository"
     lines = [f"Environment '{plan.env}' (live state {plan.live_fingerprint[:12]}, commit "
              f"{commit})", ""]
     shown = [c for c in plan.changes if show_unchanged or c.action != NOOP]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from mlops_gitops.diagnostics import DiagnosticError
-from mlops_gitops.identity import STATUS_READY, TAG_STATUS
+from mlops_gitops.identity import STATUS_READY, TAG_STATUS, TAG_TESTS, TESTS_FAILED
 from mlops_gitops.reconcile.desired import DesiredState
 from mlops_gitops.reconcile.diff import health_tag, target_version
 from mlops_gitops.reconcile.live import LiveState
@@ -37,7 +37,7 @@ def _health(live: LiveState, name: str, env: str, number: int | None) -> tuple[s
         return MISSING, f"the '{env}' alias points at version {number}, which does not exist"
     if version.tags.get(health_tag(env)) == "degraded":
         return DEGRADED, f"version {number} is marked degraded in '{env}'"
-    if version.tags.get("mlops.tests") == "failed":
+    if version.tags.get(TAG_TESTS) == TESTS_FAILED:
         return DEGRADED, f"version {number} failed its model tests"
     if version.tags.get(TAG_STATUS) != STATUS_READY:
         return PROGRESSING, f"version {number} is not completely registered yet"

@@ -43,9 +43,10 @@ class MlflowRegistry:
         self._mlflow = mlflow
         if tracking.sqlite_path is not None:
             tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(tracking.uri)
-        mlflow.set_registry_uri(tracking.uri)
-        self.client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+        with self.errors(f"opening the tracking location '{tracking.uri}'"):
+            mlflow.set_tracking_uri(tracking.uri)
+            mlflow.set_registry_uri(tracking.uri)
+            self.client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
 
     @contextlib.contextmanager
     def errors(self, action: str) -> Iterator[None]:
@@ -90,6 +91,20 @@ class MlflowRegistry:
                 if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                     return None
                 raise
+
+    def get_model(self, name: str) -> RegisteredModel | None:
+        from mlflow.exceptions import MlflowException
+
+        with self.errors(f"reading registered model {name}"):
+            try:
+                m = self.client.get_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    return None
+                raise
+        return RegisteredModel(name=m.name, description=m.description or "",
+                               tags=dict(m.tags or {}),
+                               aliases={k: int(v) for k, v in (m.aliases or {}).items()})
 
     def list_models(self) -> list[RegisteredModel]:
         models, token = [], None
@@ -239,24 +254,12 @@ class MlflowRegistry:
                                                        tags=tags, model_id=model_id)
             return int(created.version)
 
-    def load_model(self, name: str, number: int):
-        with self.errors(f"loading {name}/{number}"):
-            return self._mlflow.sklearn.load_model(f"models:/{name}/{number}")
-
     # --- evaluation (model tests, champion/challenger) -------------------------------------
 
     def model_aliases(self, name: str) -> dict[str, int] | None:
         """The registered model's aliases ({} when it has none; None when it does not exist)."""
-        from mlflow.exceptions import MlflowException
-
-        with self.errors(f"reading registered model {name}"):
-            try:
-                found = self.client.get_registered_model(name)
-            except MlflowException as exc:
-                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-                    return None
-                raise
-            return {alias: int(number) for alias, number in (found.aliases or {}).items()}
+        found = self.get_model(name)
+        return None if found is None else dict(found.aliases)
 
     def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
         """A version's fitted model and the size in bytes of its model artifact files."""

@@ -35,6 +35,8 @@ class RegistryReader(Protocol):
 
     def get_version(self, name: str, version: int) -> ModelVersion | None: ...
 
+    def get_model(self, name: str) -> RegisteredModel | None: ...
+
     def list_models(self) -> list[RegisteredModel]:
         """Every registered model, with tags and aliases (paged, a handful of calls)."""
 
@@ -68,6 +70,8 @@ class EvaluationRegistry(Protocol):
     def find_version(self, name: str, fingerprint: str) -> ModelVersion | None: ...
 
     def get_version(self, name: str, version: int) -> ModelVersion | None: ...
+
+    def get_model(self, name: str) -> RegisteredModel | None: ...
 
     def model_aliases(self, name: str) -> dict[str, int] | None:
         """Alias -> version of a registered model; None when the model does not exist."""

@@ -25,6 +25,12 @@ def _tags(entries: list[dict] | None) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in entries or []}
 
 
+def _model(m: dict) -> RegisteredModel:
+    return RegisteredModel(name=m["name"], description=m.get("description", ""),
+                           tags=_tags(m.get("tags")),
+                           aliases={a["alias"]: int(a["version"]) for a in m.get("aliases", [])})
+
+
 def _version(v: dict) -> ModelVersion:
     return ModelVersion(name=v["name"], version=int(v["version"]), run_id=v.get("run_id") or None,
                         source=v.get("source", ""), tags=_tags(v.get("tags")))
@@ -69,12 +75,14 @@ class RestRegistryReader:
                 return items
 
     def list_models(self) -> list[RegisteredModel]:
-        return [RegisteredModel(name=m["name"], description=m.get("description", ""),
-                                tags=_tags(m.get("tags")),
-                                aliases={a["alias"]: int(a["version"])
-                                         for a in m.get("aliases", [])})
-                for m in self._pages("registered-models/search", "registered_models",
-                                     PAGE_MODELS)]
+        return [_model(m) for m in self._pages("registered-models/search", "registered_models",
+                                               PAGE_MODELS)]
+
+    def get_model(self, name: str) -> RegisteredModel | None:
+        try:
+            return _model(self._get("registered-models/get", {"name": name})["registered_model"])
+        except LookupError:
+            return None
 
     def list_versions(self) -> list[ModelVersion]:
         return [_version(v) for v in self._pages("model-versions/search", "model_versions",

@@ -28,6 +28,10 @@ API_VERSION = "mlops-gitops/v1"
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+RegistryName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                                                max_length=200)]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                                            max_length=100)]
 Scalar = bool | int | float | str | None
 ParamValue = Scalar | list[Scalar]
 
@@ -61,11 +65,13 @@ class Metadata(Strict):
     name: Name = Field(description="Unique name of this object within its kind (DNS label).")
     owner: str | None = Field(None, description="Team or person accountable for it.")
     description: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, str] = Field(default_factory=dict)
 
 
 def _repo_relative(value: str) -> str:
     path = PurePosixPath(value.replace("\\", "/"))
+    if not path.parts or path.parts == (".",):
+        raise ValueError("must name a file inside the repository")
     if path.is_absolute() or ".." in path.parts or value.startswith("~") or ":" in path.parts[0]:
         raise ValueError("must be a relative path inside the repository (no '..', no absolute "
                          "path)")
@@ -248,8 +254,8 @@ class ModelSpec(Strict):
     seed: int = 0
     metrics: list[str] = Field(min_length=1)
     policy: Name | None = None
-    registered_model: str | None = Field(None, description="Registry name; defaults to "
-                                         "metadata.name.")
+    registered_model: RegistryName | None = Field(None, description="Registry name; defaults "
+                                                  "to metadata.name.")
     tests: list[ModelTest] = Field(default_factory=list)
 
     @field_validator("steps")
@@ -402,7 +408,9 @@ class EnvironmentSpec(Strict):
 class ProjectSpec(Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; MLFLOW_TRACKING_URI "
                                      "wins; default: SQLite under .mlops/.")
-    model_prefix: str = Field("", description="Prefix of every registered model name.")
+    model_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$",
+                                                   max_length=100)] = Field(
+        "", description="Prefix of every registered model name.")
 
 
 # --- Documents -----------------------------------------------------------------------------------

@@ -105,6 +105,12 @@ def load_project(root: Path, paths: list[Path] | None = None) -> Project:
     project = Project(root=root)
     files = discover(Path(os.path.abspath(root)))
     selected = set(_expand(paths)) if paths else None
+    if not files and not selected:
+        project.diagnostics.append(Diagnostic(
+            str(root), code="no-specs", message="no spec files found (looked for "
+            f"{CONFIG_FILE} and YAML files under {', '.join(f + '/' for f in SPEC_FOLDERS)})",
+            hint="run 'mlops-gitops init', or point -C at the project root"))
+        return project
     known = set(files)
     display = _Display(Path.cwd())
     for path in [*files, *(p for p in sorted(selected or ()) if p not in known)]:
@@ -112,13 +118,36 @@ def load_project(root: Path, paths: list[Path] | None = None) -> Project:
         project.loaded += specs
         if selected is None or path in selected:
             project.diagnostics += diagnostics
-    cross = check_references(project.loaded)
+    cross = check_references(project.loaded, _broken_names(project, files, display))
     if selected is not None:
         shown = {display(p) for p in selected}
         cross = [d for d in cross if d.file in shown]
     project.diagnostics += cross
     project.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
     return project
+
+
+def _broken_names(project: Project, files: list[Path], display) -> frozenset[tuple[str, str]]:
+    """(kind, name) of documents in files with errors that did not load (read again only on
+    this error path), so that references to them are not reported as unknown."""
+    from mlops_gitops.spec.yamlread import read_yaml
+
+    failed = {d.file for d in project.diagnostics if d.severity == "error"}
+    loaded = {(item.kind, item.name) for item in project.loaded}
+    names = set()
+    for path in files:
+        if display(path) not in failed:
+            continue
+        try:
+            documents, _ = read_yaml(path.read_bytes())
+        except OSError:
+            continue
+        for document in documents:
+            data = document.data if isinstance(document.data, dict) else {}
+            meta = data.get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                names.add((str(data.get("kind")), meta["name"]))
+    return frozenset(names - loaded)
 
 
 class _Display:

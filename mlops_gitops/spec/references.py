@@ -7,7 +7,10 @@ from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.models import DirectionalTest, InvarianceTest, MetricTest
 
 
-def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
+def check_references(loaded: list[LoadedSpec],
+                     broken: frozenset[tuple[str, str]] = frozenset()) -> list[Diagnostic]:
+    """``broken``: (kind, name) of documents that exist but failed validation; references to
+    them are not reported again (the real error is in their own file)."""
     diagnostics: list[Diagnostic] = []
     by_kind: dict[str, dict[str, LoadedSpec]] = {}
     for item in loaded:
@@ -28,6 +31,8 @@ def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
                                               code="duplicate"))
 
     def missing(item: LoadedSpec, path: tuple, kind: str, name: str, known: dict) -> None:
+        if (kind, name) in broken:
+            return
         hint = did_you_mean(name, known) or (f"defined: {', '.join(sorted(known))}" if known else
                                              f"no {kind} is defined")
         diagnostics.append(item.diagnostic(path, f"unknown {kind} '{name}'", hint))
@@ -103,7 +108,27 @@ def check_references(loaded: list[LoadedSpec]) -> list[Diagnostic]:
         for i, served in enumerate(env.spec.spec.models):
             if served.name not in models:
                 missing(env, ("spec", "models", i, "name"), "Model", served.name, models)
-    diagnostics += _promotion_order(environments)
+    order_problems = _promotion_order(environments, broken)
+    diagnostics += order_problems
+    if not order_problems:
+        diagnostics += _gate_order(policies, environments)
+    return diagnostics
+
+
+def _gate_order(policies: dict[str, LoadedSpec],
+                environments: dict[str, LoadedSpec]) -> list[Diagnostic]:
+    """A gate's healthy_in must come earlier in the promotion order, or it can never pass."""
+    order = promotion_order(environments)
+    diagnostics = []
+    for policy in policies.values():
+        for env, gate in policy.spec.spec.gates.items():
+            target = gate.healthy_in
+            if target in order and env in order and order.index(target) >= order.index(env):
+                diagnostics.append(policy.diagnostic(
+                    ("spec", "gates", env, "healthy_in"), f"gate '{env}' requires health in "
+                    f"'{target}', which does not come before '{env}' in the promotion order "
+                    f"({' -> '.join(order)}): the gate could never pass",
+                    f"name an environment before '{env}'"))
     return diagnostics
 
 
@@ -161,7 +186,8 @@ def _policy_fits_model(policy: LoadedSpec, model: LoadedSpec) -> list[Diagnostic
     return diagnostics
 
 
-def _promotion_order(environments: dict[str, LoadedSpec]) -> list[Diagnostic]:
+def _promotion_order(environments: dict[str, LoadedSpec],
+                     broken: frozenset[tuple[str, str]] = frozenset()) -> list[Diagnostic]:
     """Environments form one chain (dev -> test -> prod): no gaps, no cycles, no forks."""
     diagnostics: list[Diagnostic] = []
     parents = {name: env.spec.spec.promotes_from for name, env in environments.items()}
@@ -172,7 +198,7 @@ def _promotion_order(environments: dict[str, LoadedSpec]) -> list[Diagnostic]:
         if parent == name:
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"environment '{name}' promotes from itself"))
-        elif parent not in environments:
+        elif parent not in environments and ("Environment", parent) not in broken:
             hint = did_you_mean(parent, environments) or f"environments: {', '.join(environments)}"
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"unknown environment '{parent}' (gap in the "

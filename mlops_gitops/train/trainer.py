@@ -20,6 +20,7 @@ from mlops_gitops.identity import (
     STATUS_READY,
     TAG_FINGERPRINT,
     TAG_MANAGED,
+    TAG_PROJECT,
     TAG_STATUS,
     fingerprint,
     owned_model_tags,
@@ -65,7 +66,7 @@ def registered_name(project: Project, model: LoadedSpec) -> str:
 
 
 def data_md5(root: Path, dataset: LoadedSpec) -> str:
-    """The DVC md5 of the data; for an untracked file, the md5 of its bytes."""
+    """The DVC md5 of the data (no data needed); for an untracked file, the md5 of its bytes."""
     from mlops_gitops.data.versioning import data_version, ensure_present
 
     relative = dataset.spec.spec.path
@@ -74,6 +75,17 @@ def data_md5(root: Path, dataset: LoadedSpec) -> str:
         return tracked
     path = ensure_present(root, relative, dataset.file)
     return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def check_working_copy(root: Path, target: TrainingTarget) -> None:
+    """A working file that differs from its DVC version would be trained and recorded under
+    the wrong data version: refuse it."""
+    from mlops_gitops.data.versioning import untracked_change
+
+    relative = target.dataset.spec.spec.path
+    path = root / relative
+    if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != target.data_md5:
+        raise DiagnosticError([untracked_change(relative, target.dataset.file)])
 
 
 def training_target(project: Project, model: LoadedSpec,
@@ -154,7 +166,16 @@ def fit_and_evaluate(target: TrainingTarget, frame, progress: Progress):
     try:
         pipeline.fit(split.train[spec.features], split.train[spec.target])
     except (ValueError, TypeError) as exc:
-        raise parameter_error(target.model, exc) from None
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        if isinstance(exc, InvalidParameterError):
+            raise parameter_error(target.model, exc) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DiagnosticError([target.model.diagnostic(
+            ("spec",), f"training failed: {first}",
+            "check the feature and target types (text features need an encoder step, a "
+            "regression target must be numeric) and the hyperparameters", code="fit")]) \
+            from None
     try:
         metrics = evaluate(pipeline, split.test, spec.features, spec.target, spec.metrics)
     except (ValueError, TypeError, AttributeError) as exc:
@@ -204,6 +225,7 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
     tracking = tracking_for(project)
     registry_factory = registry_factory or _mlflow_registry
     target = training_target(project, model)
+    check_working_copy(project.root, target)
     if not force:
         existing = find_existing(tracking, target, registry_factory)
         if existing is not None:
@@ -218,10 +240,19 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
     pipeline, metrics, split = fit_and_evaluate(target, frame, progress)
     meta = lineage(project, target, split.test_hash)
     registry = registry_factory(tracking)
-    progress(f"{model.name}: logging the run and the model to {tracking.uri}")
     spec = model.spec
-    registry.ensure_model(target.registered_name, spec.metadata.description or "",
-                          owned_model_tags(project.name, spec))
+    owned = owned_model_tags(project.name, spec)
+    existing = registry.get_model(target.registered_name)
+    if existing is not None and any(existing.tags.get(k) != owned[k]
+                                    for k in (TAG_MANAGED, TAG_PROJECT)):
+        raise DiagnosticError([model.diagnostic(
+            ("metadata", "name"), f"registered model '{target.registered_name}' exists but is "
+            f"not managed by project '{project.name}': it is never touched",
+            "choose another registered_model (or model_prefix), or tag it "
+            f"mlops.managed=true and mlops.project={project.name} to adopt it",
+            code="foreign-model")])
+    progress(f"{model.name}: logging the run and the model to {tracking.uri}")
+    registry.ensure_model(target.registered_name, spec.metadata.description or "", owned)
     features = split.test[spec.spec.features]
     run_id, model_uri, model_id = registry.log_training(
         registered_name=target.registered_name, pipeline=pipeline, X_example=features,

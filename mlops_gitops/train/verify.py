@@ -40,10 +40,19 @@ def _recorded_spec(kind: type, name: str, spec: dict, origin: str) -> LoadedSpec
     return LoadedSpec(kind.model_validate(document), origin, YamlDocument(document))
 
 
-def _recorded_frame(root: Path, meta: dict):
+def _parse(raw: bytes, spec, path: str):
+    from mlops_gitops.data.contract import parse_csv
+
+    frame, failures = parse_csv(io.BytesIO(raw), spec)
+    if frame is None:
+        raise DiagnosticError([Diagnostic(path, code="data", message=f"recorded data cannot be "
+                                          f"read: {failures[0].message}")])
+    return frame
+
+
+def _recorded_frame(root: Path, meta: dict, dataset_spec):
     """The exact data the version was trained on: the working file if its md5 matches, else the
     file at the recorded git commit through DVC."""
-    import pandas as pd
 
     from mlops_gitops.data.versioning import read_at_revision
 
@@ -51,7 +60,7 @@ def _recorded_frame(root: Path, meta: dict):
     path, md5 = dataset["path"], dataset["md5"]
     local = root / path
     if local.is_file() and hashlib.md5(local.read_bytes()).hexdigest() == md5:
-        return pd.read_csv(local, low_memory=False), "working tree"
+        return _parse(local.read_bytes(), dataset_spec, path), "working tree"
     commit = meta["git"]["commit"]
     if not commit:
         raise DiagnosticError([Diagnostic(path, code="lineage", message=f"the data the version "
@@ -61,7 +70,7 @@ def _recorded_frame(root: Path, meta: dict):
     if hashlib.md5(raw).hexdigest() != md5:
         raise DiagnosticError([Diagnostic(path, code="lineage", message=f"data at commit "
                                           f"{commit[:12]} does not have the recorded md5 {md5}")])
-    return pd.read_csv(io.BytesIO(raw), low_memory=False), f"git {commit[:12]} via DVC"
+    return _parse(raw, dataset_spec, path), f"git {commit[:12]} via DVC"
 
 
 def verify_version(root: Path, tracking: Tracking, name: str, version: int,
@@ -83,7 +92,7 @@ def verify_version(root: Path, tracking: Tracking, name: str, version: int,
     origin = f"{name}/{version} lineage"
     dataset = _recorded_spec(Dataset, meta["dataset"]["name"], inputs["dataset"], origin)
     model = _recorded_spec(Model, name, inputs["model"], origin)
-    frame, source = _recorded_frame(root, meta)
+    frame, source = _recorded_frame(root, meta, dataset.spec.spec)
     failures = validate_frame(frame, dataset.spec.spec)  # coerces types exactly as training did
     if failures:
         raise DiagnosticError([Diagnostic(meta["dataset"]["path"], code="data",

@@ -185,3 +185,21 @@ def test_verify_unknown_version(server_repo):
     assert result.returncode == 1
     assert "iris-classifier/99 does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_never_takes_over_another_projects_model(server_repo, mlflow_server):
+    from mlflow import MlflowClient
+
+    from mlops_gitops.spec.project import load_project
+
+    name = load_project(server_repo).name + "-iris-classifier"
+    client = MlflowClient(mlflow_server, mlflow_server)
+    client.create_registered_model(name, tags={"mlops.managed": "true",
+                                               "mlops.project": "other-team"})
+    result = cli(server_repo, "train", "iris-classifier")
+    assert result.returncode == 1
+    assert f"registered model '{name}' exists but is not managed by project" in result.stderr
+    assert "specs/models/iris-classifier.yaml:" in result.stderr
+    model = client.get_registered_model(name)
+    assert model.tags["mlops.project"] == "other-team"
+    assert client.search_model_versions(f"name = '{name}'") == []

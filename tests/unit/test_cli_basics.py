@@ -54,7 +54,7 @@ def test_subcommand_help(command, tmp_path):
 
 def test_no_command_is_a_usage_error(tmp_path):
     result = call_cli(cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 1  # usage errors exit 1 (2 is plan's "changes pending")
     assert "usage:" in result.stderr
 
 

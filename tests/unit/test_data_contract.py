@@ -144,7 +144,10 @@ def test_cli_json_and_markdown(tmp_path):
     result = _cli(root, "data", "validate", "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     [report] = json.loads(result.stdout)
-    assert report["ok"] and report["rows"] == 2 and report["md5"] is None
+    import hashlib
+
+    assert report["ok"] and report["rows"] == 2
+    assert report["md5"] == hashlib.md5((root / "data" / "x.csv").read_bytes()).hexdigest()
     markdown = _cli(root, "data", "validate", "--format", "markdown").stdout
     assert "| x | `data/x.csv` | 2 |" in markdown
 
@@ -178,3 +181,23 @@ def test_missing_untracked_file_says_what_to_do(tmp_path):
     assert result.returncode == 1
     assert "does not exist and is not tracked by DVC" in result.stderr
     assert "dvc add data/x.csv" in result.stderr
+
+
+def test_split_leaving_too_few_train_rows_for_the_classes(tmp_path):
+    spec = SPEC.model_copy(update={"split": SPEC.split.model_copy(
+        update={"test_fraction": 0.6})})
+    failures = check(tmp_path, GOOD, spec)
+    expected = "train split of 1 rows cannot hold all 2 classes"
+    assert any(f.check == "split" and expected in f.message for f in failures)
+
+
+def test_text_column_keeps_leading_zeros(tmp_path):
+    from mlops_gitops.data.contract import parse_csv
+
+    spec = DatasetSpec.model_validate({"path": "x.csv", "columns": {
+        "code": {"type": "string", "allowed": ["01", "02"]}}})
+    path = tmp_path / "x.csv"
+    path.write_text("code\n01\n02\n")
+    frame, failures = parse_csv(path, spec)
+    assert failures == [] and list(frame["code"]) == ["01", "02"]
+    assert validate_frame(frame, spec) == []

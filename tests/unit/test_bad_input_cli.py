@@ -1,0 +1,138 @@
+"""More user mistakes, end to end through the CLI: a message with what to do, exit 1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run([sys.executable, "-m", "mlops_gitops", *args], cwd=cwd,
+                            env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"},
+                            capture_output=True, text=True)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    return result
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("specs", "policies", "environments"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mlops-gitops.yaml", root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("value", ['""', '"."'])
+def test_empty_data_path(project, value):
+    edit(project / "specs/datasets/iris.yaml", "path: data/iris.csv", f"path: {value}")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "specs/datasets/iris.yaml:9:3:" in result.stdout and "[spec.path]" in result.stdout
+
+
+def test_an_invalid_dataset_is_not_also_reported_as_unknown(project):
+    edit(project / "specs/datasets/iris.yaml", "sepal_length: {type: float, min: 0, max: 10}",
+         "sepal_length: {type: float, min: 20, max: 10}")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "min (20.0) is greater than max (10.0)" in result.stdout
+    assert "unknown Dataset 'iris'" not in result.stdout
+    assert "1 error(s)" in result.stdout
+
+
+def test_a_gate_that_can_never_pass(project):
+    edit(project / "policies/classification.yaml", "test: {healthy_in: dev}",
+         "test: {healthy_in: prod}")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "policies/classification.yaml:" in result.stdout
+    assert "gate 'test' requires health in 'prod'" in result.stdout
+
+
+@pytest.mark.parametrize("field,value", [("registered_model", "a/b"), ("labels", "{'a?b': x}")])
+def test_registry_names_are_checked_by_lint(project, field, value):
+    edit(project / "specs/models/iris-classifier.yaml", "  dataset: iris\n",
+         f"  dataset: iris\n  {field}: {value}\n" if field == "registered_model" else
+         "  dataset: iris\n")
+    if field == "labels":
+        edit(project / "specs/models/iris-classifier.yaml", "labels: {team: botany}",
+             f"labels: {value}")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "specs/models/iris-classifier.yaml:" in result.stdout
+
+
+def test_no_specs_at_all(tmp_path):
+    result = cli(tmp_path, "lint")
+    assert result.returncode == 1
+    assert "no spec files found" in result.stdout
+
+
+def test_usage_errors_exit_1_not_2(project):
+    for args in (["bogus"], ["lint", "--format", "xml"], ["plan"],
+                 ["apply", "--env", "dev", "--lock-timeout", "nan"],
+                 ["apply", "--env", "dev", "--lock-timeout", "-5"]):
+        result = cli(project, *args)
+        assert result.returncode == 1, args
+        assert "usage:" in result.stderr
+
+
+def test_force_unlock_of_an_unknown_environment(project):
+    result = cli(project, "force-unlock", "--env", "staging")
+    assert result.returncode == 1
+    assert "unknown environment 'staging'" in result.stderr
+
+
+def test_schema_check_needs_a_folder(project):
+    result = cli(project, "schema", "--check")
+    assert result.returncode == 1
+    assert "--check needs --out DIR" in result.stderr
+
+
+def test_unwritable_output_is_a_message(project):
+    result = cli(project, "schema", "--out", "/proc/nope")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error:")
+
+
+def test_bad_plan_file(project, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text("[]")
+    result = cli(project, "apply", "--env", "dev", str(plan))
+    assert result.returncode == 1
+    assert "not a readable plan file" in result.stderr
+
+
+def test_data_that_differs_from_its_dvc_version(project):
+    from mlops_gitops.examples import write_example
+
+    path = write_example("iris", project / "data" / "iris.csv")
+    (project / "data" / "iris.csv.dvc").write_text(
+        "outs:\n- md5: 00000000000000000000000000000000\n  size: 1\n  hash: md5\n"
+        "  path: iris.csv\n")
+    result = cli(project, "data", "validate", "iris")
+    assert result.returncode == 1
+    assert "'data/iris.csv' differs from the version recorded in data/iris.csv.dvc" in \
+        result.stdout
+    assert "dvc add data/iris.csv" in result.stdout
+    trained = cli(project, "train", "iris-classifier")
+    assert trained.returncode == 1
+    assert "differs from the version recorded" in trained.stderr
+    assert path.is_file()
