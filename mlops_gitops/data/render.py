@@ -69,6 +69,8 @@ def diff_markdown(diff: DataDiff) -> str:
     if diff.columns_added or diff.columns_removed:
         lines.append(f"Columns added: {', '.join(diff.columns_added) or '–'}; removed: "
                      f"{', '.join(diff.columns_removed) or '–'}")
+    for column, (old, new) in diff.type_changes.items():
+        lines.append(f"Type of `{_md(column)}`: {old} → {new}")
     lines += ["", "| column | kind | PSI | KS | KS p | JS | χ² p |",
               "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {_md(d.column)} | {d.kind} | {_fmt(d.psi)} | {_fmt(d.ks_statistic)} | "

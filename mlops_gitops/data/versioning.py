@@ -33,15 +33,22 @@ def dvc_file(root: Path, relative: str) -> Path:
     return root / f"{relative}.dvc"
 
 
+def pointer_md5(text: str) -> str:
+    """The md5 recorded in the text of a ``.dvc`` file; ValueError when it has none."""
+    try:
+        return str(yaml.load(text, Loader=yaml.CSafeLoader)["outs"][0]["md5"])
+    except (yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"no md5 in the DVC file ({type(exc).__name__}: {exc})") from None
+
+
 def data_version(root: Path, relative: str) -> DataVersion:
     """The DVC md5 of a tracked file (< 1 ms: one small YAML read, no DVC import)."""
     pointer = dvc_file(root, relative)
     if not pointer.is_file():
         return DataVersion(relative, None)
     try:
-        meta = yaml.load(pointer.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-        md5 = meta["outs"][0]["md5"]
-    except (yaml.YAMLError, KeyError, IndexError, TypeError, OSError) as exc:
+        md5 = pointer_md5(pointer.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
         problem = Diagnostic(str(pointer), code="dvc", message=f"unreadable DVC file: {exc}",
                              hint="regenerate it with 'dvc add'")
         raise DiagnosticError([problem]) from None

@@ -125,17 +125,15 @@ def collect_changes(project: Project, base: str) -> tuple[Changes | None, str]:
 
 
 def _data_change(project: Project, dataset, merge_base: str) -> DataChange:
-    import yaml
-
-    from mlops_gitops.data.versioning import data_version
+    from mlops_gitops.data.versioning import data_version, pointer_md5
 
     path = dataset.spec.spec.path
     old_md5 = None
     old_pointer = _git(project.root, "show", f"{merge_base}:{path}.dvc")
     if old_pointer:
         try:
-            old_md5 = yaml.safe_load(old_pointer)["outs"][0]["md5"]
-        except (yaml.YAMLError, KeyError, IndexError, TypeError):
+            old_md5 = pointer_md5(old_pointer)
+        except ValueError:
             old_md5 = None
     try:
         new_md5 = data_version(project.root, path).md5
