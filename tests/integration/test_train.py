@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import cli, free_port, run
+from tests.integration.conftest import cli, dvc, free_port, run
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +145,7 @@ def test_single_class_training_set(example_repo):
     data = example_repo / "data" / "iris.csv"
     lines = data.read_text().splitlines(keepends=True)
     data.write_text("".join(lines[:51]))  # header + the 50 setosa rows
+    dvc(example_repo, "add", "-q", "data/iris.csv")  # a new data version, recorded
     spec = example_repo / "specs" / "datasets" / "iris.yaml"
     spec.write_text(spec.read_text().replace("min_rows: 100", "min_rows: 10")
                     .replace(", stratify: species", ""))
@@ -157,6 +158,7 @@ def test_single_class_training_set(example_repo):
 def test_contract_failure_stops_training(example_repo):
     data = example_repo / "data" / "iris.csv"
     data.write_text(data.read_text().replace("setosa", "setoza", 1))
+    dvc(example_repo, "add", "-q", "data/iris.csv")  # recorded, yet it breaks the contract
     result = cli(example_repo, "train", "iris-classifier")
     assert result.returncode == 1
     assert "dataset 'iris' breaks its contract" in result.stderr
@@ -164,8 +166,6 @@ def test_contract_failure_stops_training(example_repo):
 
 
 def test_verify_retrains_from_lineage_even_after_the_data_moved_on(server_repo):
-    from tests.integration.conftest import dvc
-
     trained = train(server_repo, "iris-classifier")["iris-classifier"]
     data = server_repo / "data" / "iris.csv"
     lines = data.read_text().splitlines(keepends=True)
