@@ -102,33 +102,32 @@ class MlflowRegistry:
                 if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                     return None
                 raise
+        return self._model(m)
+
+    @staticmethod
+    def _model(m: Any) -> RegisteredModel:
         return RegisteredModel(name=m.name, description=m.description or "",
                                tags=dict(m.tags or {}),
                                aliases={k: int(v) for k, v in (m.aliases or {}).items()})
 
-    def list_models(self) -> list[RegisteredModel]:
-        models, token = [], None
-        with self.errors("listing registered models"):
+    def _all_pages(self, search, size: int, action: str) -> list:
+        """Every item of a paged MLflow search (a handful of calls for a whole registry)."""
+        items, token = [], None
+        with self.errors(action):
             while True:
-                page = self.client.search_registered_models(max_results=PAGE_MODELS,
-                                                            page_token=token)
-                models += [RegisteredModel(
-                    name=m.name, description=m.description or "", tags=dict(m.tags or {}),
-                    aliases={k: int(v) for k, v in (m.aliases or {}).items()}) for m in page]
+                page = search(max_results=size, page_token=token)
+                items += list(page)
                 token = page.token
                 if not token:
-                    return models
+                    return items
+
+    def list_models(self) -> list[RegisteredModel]:
+        return [self._model(m) for m in self._all_pages(
+            self.client.search_registered_models, PAGE_MODELS, "listing registered models")]
 
     def list_versions(self) -> list[ModelVersion]:
-        versions, token = [], None
-        with self.errors("listing model versions"):
-            while True:
-                page = self.client.search_model_versions(max_results=PAGE_VERSIONS,
-                                                         page_token=token)
-                versions += [self._version(v) for v in page]
-                token = page.token
-                if not token:
-                    return versions
+        return [self._version(v) for v in self._all_pages(
+            self.client.search_model_versions, PAGE_VERSIONS, "listing model versions")]
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         with self.errors(f"reading run {run_id}"):
