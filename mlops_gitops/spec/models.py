@@ -370,10 +370,57 @@ class ServedModel(Strict):
                                 "otherwise the version trained from this branch's spec.")
 
 
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$",
+                                            max_length=20)]
+
+
+class ResourceAmounts(Strict):
+    cpu: Quantity | None = Field(None, description="Kubernetes CPU quantity, e.g. '500m' or '2'.")
+    memory: Quantity | None = Field(None, description="Kubernetes memory quantity, e.g. '512Mi'.")
+
+
+class Resources(Strict):
+    requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(
+        cpu="250m", memory="512Mi"))
+    limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(memory="1Gi"))
+
+
 class Service(Strict):
     port: int = Field(3000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64)
-    timeout_s: float = Field(10, gt=0)
+    workers: int = Field(1, ge=1, le=64, description="Worker processes (about one per core).")
+    timeout_s: float = Field(10, gt=0, description="Longest a request may take (then 503/504).")
+    max_batch_size: int = Field(64, ge=1, le=10_000, description="Adaptive batching: most rows "
+                                "predicted in one call when requests arrive together.")
+    max_request_kb: int = Field(1024, ge=1, le=1_048_576, description="Larger request bodies "
+                                "are refused with 413.")
+    resources: Resources = Field(default_factory=Resources, description="Per replica "
+                                 "(Kubernetes target).")
+
+
+class Autoscaling(Strict):
+    min_replicas: int = Field(1, ge=1, le=1000)
+    max_replicas: int = Field(3, ge=1, le=1000)
+    target_cpu_percent: int = Field(80, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise SpecError(f"min_replicas ({self.min_replicas}) is greater than max_replicas "
+                            f"({self.max_replicas})", "min_replicas")
+        return self
+
+
+class KubernetesDeploy(Strict):
+    namespace: Name = "default"
+    image: str | None = Field(None, max_length=255, description="Container image of the bento "
+                              "(default: the bento tag, as 'bentoml containerize' names it).")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+
+
+class Deploy(Strict):
+    target: Literal["local", "kubernetes"] = Field("local", description="Where 'mlops-gitops "
+                                                   "deploy' puts the environment's service.")
+    kubernetes: KubernetesDeploy = Field(default_factory=KubernetesDeploy)
 
 
 class Drift(Strict):
@@ -382,8 +429,14 @@ class Drift(Strict):
     min_samples: int = Field(500, ge=1)
 
 
+class InferenceLog(Strict):
+    sample_rate: float = Field(1.0, ge=0, le=1, description="Share of predictions logged.")
+    rotate_mb: int = Field(64, ge=1, le=10_000, description="A log file is rotated at this size.")
+
+
 class Monitoring(Strict):
     drift: Drift = Field(default_factory=Drift)
+    inference_log: InferenceLog = Field(default_factory=InferenceLog)
 
 
 class EnvironmentSpec(Strict):
@@ -391,6 +444,7 @@ class EnvironmentSpec(Strict):
     promotes_from: Name | None = Field(None, description="Environment a version must pass first.")
     models: list[ServedModel] = Field(default_factory=list)
     service: Service = Field(default_factory=Service)
+    deploy: Deploy = Field(default_factory=Deploy)
     monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @field_validator("models")
