@@ -296,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(command, _project)
 
+    from mlops_gitops.cli.serving_commands import add_commands as add_serving_commands
+
+    add_serving_commands(command, _project)
+
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")
     return parser

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
@@ -260,16 +261,21 @@ class MlflowRegistry:
         found = self.get_model(name)
         return None if found is None else dict(found.aliases)
 
+    def download_version(self, name: str, number: int, folder: Path) -> Path:
+        """A version's model artifact files (the MLflow model folder), downloaded into folder."""
+        with self.errors(f"downloading {name}/{number}"):
+            return Path(self._mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{number}", dst_path=str(folder)))
+
     def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
         """A version's fitted model and the size in bytes of its model artifact files."""
         import tempfile
-        from pathlib import Path
 
-        with self.errors(f"loading {name}/{number}"), tempfile.TemporaryDirectory() as folder:
-            local = Path(self._mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{number}", dst_path=folder))
+        with tempfile.TemporaryDirectory() as folder:
+            local = self.download_version(name, number, Path(folder))
             size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
-            return self._mlflow.sklearn.load_model(str(local)), size
+            with self.errors(f"loading {name}/{number}"):
+                return self._mlflow.sklearn.load_model(str(local)), size
 
     def run_json_or_none(self, run_id: str, path: str) -> dict | None:
         """A JSON artifact of a run, or None when the run has no such artifact."""

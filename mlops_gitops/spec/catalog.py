@@ -88,3 +88,20 @@ def impossible_bound(metric: str, low: float | None, high: float | None) -> str 
     if high is not None and floor is not None and high < floor:
         return f"max {high:g} is below the smallest possible {metric} ({floor:g})"
     return None
+
+# Types that fitted allow-listed classes hold besides scikit-learn's estimators (which skops
+# trusts itself). A model artifact naming any other type is refused before it is loaded: the
+# list comes from this catalog, never from the artifact.
+SKOPS_TRUSTED_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    *(f"sklearn.metrics._dist_metrics.{name}Distance64"
+      for name in ("Euclidean", "Manhattan", "Minkowski", "Chebyshev")),
+    *(f"sklearn.feature_selection._univariate_selection.{name}"
+      for name in ("f_classif", "f_regression", "chi2")),
+    *(f"sklearn.feature_selection._mutual_info.{name}"
+      for name in ("mutual_info_classif", "mutual_info_regression")),
+})

@@ -1,0 +1,87 @@
+"""``deploy`` / ``undeploy`` / service health of an environment: build the bento, put it on the
+environment's target, smoke-test it there, and record the outcome on each served version.
+
+The health record (version tags ``mlops.health.ENV``, ``.at``, ``.bento``, ``.commit``) is what
+the ``healthy_in: ENV`` gate reads: it stays with the version, so a version that once passed in
+``test`` stays eligible for ``prod`` after ``test`` has moved on (rollback by ``git revert``).
+"""
+
+from __future__ import annotations
+
+from mlops_gitops.deploy.local import LocalTarget, now_iso
+from mlops_gitops.deploy.target import (
+    RECORD_DEGRADED,
+    Deployment,
+    DeployTarget,
+    Progress,
+    Release,
+    ServiceHealth,
+)
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.reconcile.desired import environment
+from mlops_gitops.serving.bento import ServedVersion, bentoml_home, build, read_manifest
+from mlops_gitops.spec.project import Project
+
+
+def health_tags(env: str, outcome: str, bento: str, commit: str | None) -> dict[str, str]:
+    prefix = f"mlops.health.{env}"
+    return {prefix: outcome, f"{prefix}.at": now_iso(), f"{prefix}.bento": bento,
+            f"{prefix}.commit": commit or ""}
+
+
+def record_health(registry, env: str, versions: tuple[ServedVersion, ...], outcome: str,
+                  bento: str, commit: str | None) -> None:
+    for version in versions:
+        registry.set_version_tags(version.name, version.version,
+                                  health_tags(env, outcome, bento, commit))
+
+
+def target_for(project: Project, env: str, name: str | None = None) -> DeployTarget:
+    spec = environment(project, env).spec.spec
+    chosen = name or spec.deploy.target
+    if chosen == "local":
+        return LocalTarget(project.root, bentoml_home(project.root))
+    if chosen == "kubernetes":
+        from mlops_gitops.deploy.kubernetes_target import KubernetesTarget
+
+        return KubernetesTarget(project.root, project.name)
+    raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                      message=f"unknown deploy target '{chosen}'",
+                                      hint="targets: local, kubernetes")])
+
+
+def deploy_environment(project: Project, env: str, reader_factory, writer_factory,
+                       commit: str | None, target: DeployTarget,
+                       progress: Progress = lambda message: None) -> Deployment:
+    """Build (or reuse) the environment's bento, deploy it and record the outcome.
+
+    ``reader_factory()`` gives a registry reader, ``writer_factory()`` the MLflow adapter
+    (opened only when a model must be imported or a record written).
+    """
+    from mlops_gitops.deploy.smoke import run_smoke, smoke_requests
+
+    spec = environment(project, env).spec.spec
+    built = build(project, env, reader_factory(), writer_factory, commit, progress)
+    home = bentoml_home(project.root)
+    manifest = read_manifest(home, built.bento_tag)
+    bodies = smoke_requests(project, manifest)
+    release = Release(project.name, env, built.bento_tag, built.models, commit)
+    deployment = target.deploy(release, spec, lambda url: run_smoke(url, manifest, bodies),
+                               progress)
+    progress(f"recording '{deployment.outcome}' on the served versions")
+    record_health(writer_factory(), env, built.models, deployment.outcome, built.bento_tag,
+                  commit)
+    return deployment
+
+
+def failed(deployment: Deployment) -> bool:
+    return deployment.outcome == RECORD_DEGRADED
+
+
+def service_health(project: Project, env: str) -> ServiceHealth:
+    return target_for(project, env).health(env)
+
+
+def undeploy(project: Project, env: str) -> bool:
+    return target_for(project, env).stop(env)
+
