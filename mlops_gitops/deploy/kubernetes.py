@@ -65,7 +65,7 @@ class KubernetesRelease:
     @property
     def name(self) -> str:
         """Name of every object: ``<project>-<env>`` as a DNS label."""
-        return k8s_name(f"{self.project}-{self.env}")
+        return k8s_name(f"{k8s_name(self.project, max_length=10_000)}-{self.env}")
 
 
 def k8s_name(raw: str, max_length: int = _MAX_NAME) -> str:
