@@ -18,7 +18,7 @@ import yaml
 from mlops_gitops.deploy import kubernetes as k8s
 from mlops_gitops.deploy.kubernetes import KubernetesRelease
 from mlops_gitops.diagnostics import DiagnosticError
-from mlops_gitops.spec.models import EnvironmentSpec
+from mlops_gitops.spec.models import Environment, EnvironmentSpec
 from mlops_gitops.spec.project import load_project
 
 from .support import REPO
@@ -64,9 +64,8 @@ def test_example_environments_validate(project, env):
     assert k8s.validate(docs) == []
 
 
-@pytest.mark.parametrize("version", ["1.30.0", k8s.KUBERNETES_VERSION,
-                                     kubernetes_validate.latest_version()])
-def test_prod_validates_against_several_kubernetes_versions(project, version):
+@pytest.mark.parametrize("version", sorted(set(kubernetes_validate.utils.all_versions())))
+def test_prod_validates_against_every_shipped_kubernetes_version(project, version):
     docs = k8s.manifests(release(project.name), project.environments["prod"].spec)
     assert k8s.validate(docs, version) == []
 
@@ -83,6 +82,16 @@ def test_every_spec_setting_validates():
             "namespace": "ml-serving", "image": "registry.example.com/ml/iris:1.2.3",
             "autoscaling": {"min_replicas": 2, "max_replicas": 10, "target_cpu_percent": 60}}})
     assert k8s.validate(k8s.manifests(release(commit=None), spec)) == []
+
+
+def test_documented_example_validates():
+    text = (REPO / "docs" / "kubernetes.md").read_text()
+    block = re.search(r"## Spec fields\n\n```yaml\n(.*?)```", text, re.S).group(1)
+    environment = Environment.model_validate(yaml.safe_load(block))
+    assert environment.spec.deploy.target == "kubernetes"
+    docs = k8s.manifests(release(), environment.spec)
+    assert by_kind(docs)["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == 2
+    assert k8s.validate(docs) == []
 
 
 def test_validator_reports_an_unknown_field(project):
@@ -304,7 +313,7 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path):
     script = (
         "import sys; from pathlib import Path\n"
         "from mlops_gitops.deploy import kubernetes as k\n"
-        "from mlops_gitops.spec.models import EnvironmentSpec\n"
+        "from mlops_gitops.spec.models import Environment, EnvironmentSpec\n"
         "r = k.KubernetesRelease('My_Project', 'prod', 'x:1', (('b', 2), ('a', 1)), 'c0ffee')\n"
         "k.write_manifests(k.manifests(r, EnvironmentSpec()), Path(sys.argv[1]))\n"
     )
