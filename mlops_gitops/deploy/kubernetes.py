@@ -84,6 +84,13 @@ def k8s_name(raw: str, max_length: int = _MAX_NAME) -> str:
     return name
 
 
+def _label_value(raw: str) -> str:
+    """``raw`` when it is a valid label value, else :func:`k8s_name` of it."""
+    if len(raw) <= _MAX_NAME and re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", raw):
+        return raw
+    return k8s_name(raw)
+
+
 # --- manifests -----------------------------------------------------------------------------------
 
 def manifests(release: KubernetesRelease, spec: EnvironmentSpec) -> list[dict]:
@@ -98,7 +105,7 @@ def manifests(release: KubernetesRelease, spec: EnvironmentSpec) -> list[dict]:
     selector = {"app.kubernetes.io/name": k8s_name(release.project),
                 "app.kubernetes.io/instance": name}
     labels = {**selector, "app.kubernetes.io/managed-by": MANAGED_BY,
-              LABEL_ENV: k8s_name(release.env)}
+              LABEL_ENV: _label_value(release.env)}
     served = ",".join(f"{model}:{version}" for model, version in sorted(release.models))
     release_notes = {ANNOTATION_BENTO: release.bento_tag, ANNOTATION_MODELS: served}
 
@@ -365,8 +372,13 @@ def validate(docs: list[dict], kubernetes_version: str = KUBERNETES_VERSION) -> 
             message="validating Kubernetes manifests needs the package kubernetes-validate",
             hint="pip install -c constraints.txt 'mlops-gitops[dev]'")]) from None
     errors = []
-    for doc in docs:
-        what = f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict) or not all(isinstance(doc.get(key), str)
+                                                for key in ("apiVersion", "kind")):
+            errors.append(f"object {i + 1}: not a Kubernetes object (needs apiVersion and kind)")
+            continue
+        metadata = doc.get("metadata")
+        what = f"{doc['kind']}/{metadata.get('name', '?') if isinstance(metadata, dict) else '?'}"
         try:
             kubernetes_validate.validate(doc, kubernetes_version, strict=True)
         except kubernetes_validate.ValidationError as error:

@@ -123,6 +123,15 @@ def test_validator_reports_an_unknown_kind():
     assert error.startswith("Widget/w:") and "Couldn't find schema" in error
 
 
+def test_validator_reports_objects_without_kind():
+    docs = [{"apiVersion": "v1", "metadata": {"name": "x"}}, ["not", "a", "mapping"],
+            {"apiVersion": "v1", "kind": "Service", "metadata": "x", "spec": {}}]
+    errors = k8s.validate(docs)
+    assert errors[:2] == ["object 1: not a Kubernetes object (needs apiVersion and kind)",
+                          "object 2: not a Kubernetes object (needs apiVersion and kind)"]
+    assert len(errors) == 3 and errors[2].startswith("Service/?: metadata:")
+
+
 @pytest.mark.parametrize("version", ["1.2.0", "9.99.0"])
 def test_unsupported_kubernetes_version_is_a_diagnostic(project, version):
     docs = k8s.manifests(release(), project.environments["prod"].spec)
@@ -274,6 +283,12 @@ def test_security_context_and_grace_period():
 ])
 def test_names_are_sanitised(project_name, expected):
     assert release(project_name).name == expected
+
+
+def test_env_label_keeps_a_valid_environment_name():
+    docs = k8s.manifests(release(env="1st"), env_spec())
+    assert docs[0]["metadata"]["name"] == "example-1st"
+    assert docs[0]["metadata"]["labels"]["mlops-gitops/env"] == "1st"
 
 
 def test_long_names_are_cut_with_a_hash():
