@@ -116,6 +116,7 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
 
 
 def cmd_status(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.deploy.release import service_health
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.status import DEGRADED, SYNCED, environment_status
@@ -124,8 +125,10 @@ def cmd_status(args: argparse.Namespace, project) -> int:
     desired = [desired_state(project, env) for env in envs]
     live = read_live_state(_registry(project, read_only=True), project.name)
     rows = [row for state in desired for row in environment_status(state, live)]
+    services = {env: service_health(project, env) for env in envs}
     if args.format == "json":
-        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        print(json.dumps([{**r.to_dict(), "service": services[r.env].to_dict()} for r in rows],
+                         indent=2))
     else:
         print(f"{'ENVIRONMENT':<12} {'MODEL':<32} {'SYNC':<10} {'HEALTH':<12} {'VERSION':<9} "
               "REASON")
@@ -135,7 +138,14 @@ def cmd_status(args: argparse.Namespace, project) -> int:
                 version += f"->{r.desired_version}"
             print(f"{r.env:<12} {r.model:<32} {r.sync:<10} {r.health:<12} {version:<9} "
                   f"{r.reason}")
-    return 0 if all(r.sync == SYNCED and r.health != DEGRADED for r in rows) else 1
+        print(f"\n{'ENVIRONMENT':<12} {'SERVICE':<32} {'TARGET':<10} {'HEALTH':<12} DETAIL")
+        for env, s in services.items():
+            served = ", ".join(f"{n}/{v}" for n, v in sorted(s.versions.items()))
+            detail = "; ".join(x for x in (s.url, served, s.detail) if x)
+            print(f"{env:<12} {s.bento_tag or '-':<32} {s.target:<10} {s.health:<12} {detail}")
+    degraded = any(s.health == DEGRADED for s in services.values())
+    return 0 if all(r.sync == SYNCED and r.health != DEGRADED for r in rows) and not degraded \
+        else 1
 
 
 def cmd_force_unlock(args: argparse.Namespace, project) -> int:

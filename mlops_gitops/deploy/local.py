@@ -25,12 +25,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from mlops_gitops.deploy.proxy import CONTROL_PATH
 from mlops_gitops.deploy.target import (
     DEGRADED,
     HEALTHY,
     MISSING,
     PROGRESSING,
+    PROXY_CONTROL_PATH,
     RECORD_DEGRADED,
     RECORD_HEALTHY,
     Deployment,
@@ -131,6 +131,11 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host if host != "0.0.0.0" else HOST, port)) == 0
+
+
+def _local_url(host: str, port) -> str:
+    """Where this machine reaches a service listening on host:port."""
+    return f"http://{HOST if host in ('0.0.0.0', '') else host}:{port}"
 
 
 def _tail(path: Path, lines: int = 8) -> str:
@@ -234,7 +239,7 @@ class LocalTarget:
                  str(timeout_s)],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        control = f"http://{HOST if host == '0.0.0.0' else host}:{port}{CONTROL_PATH}"
+        control = _local_url(host, port) + PROXY_CONTROL_PATH
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -249,7 +254,7 @@ class LocalTarget:
     def _switch(self, env: str, host: str, port: int, proxy_pid: int, generation: int) -> None:
         """Tell the running proxy to route to the new backend, and wait until it does."""
         os.kill(proxy_pid, signal.SIGHUP)
-        control = f"http://{HOST if host == '0.0.0.0' else host}:{port}{CONTROL_PATH}"
+        control = _local_url(host, port) + PROXY_CONTROL_PATH
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             status, body = _get(control)
@@ -260,7 +265,7 @@ class LocalTarget:
 
     def _drain(self, host: str, port: int, url: str, timeout: float) -> None:
         """Wait until the proxy has no request in flight to the old backend."""
-        control = f"http://{HOST if host == '0.0.0.0' else host}:{port}{CONTROL_PATH}"
+        control = _local_url(host, port) + PROXY_CONTROL_PATH
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status, body = _get(control)
@@ -313,7 +318,7 @@ class LocalTarget:
                         "generation": previous.get("generation"), "env": env})
                 _stop_group(process.pid)
                 raise
-            public = f"http://{HOST if host == '0.0.0.0' else host}:{port}"
+            public = _local_url(host, port)
             record = {"env": env, "target": self.name, "bento": release.bento_tag,
                       "versions": {v.name: v.version for v in release.versions},
                       "commit": release.commit, "host": host, "port": port,
@@ -337,7 +342,7 @@ class LocalTarget:
             return ServiceHealth(env, self.name, MISSING, detail="not deployed")
         port = record.get("port")
         host = record.get("host") or HOST
-        url = f"http://{HOST if host == '0.0.0.0' else host}:{port}"
+        url = _local_url(host, port)
         base = {"bento_tag": record.get("bento"), "url": url,
                 "deployed_at": record.get("deployed_at"),
                 "versions": dict(record.get("versions") or {})}

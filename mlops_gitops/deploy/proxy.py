@@ -23,7 +23,8 @@ from pathlib import Path
 
 from aiohttp import ClientConnectionError, ClientSession, ClientTimeout, TCPConnector, web
 
-CONTROL_PATH = "/__mlops__/proxy"
+from mlops_gitops.deploy.target import PROXY_CONTROL_PATH as CONTROL_PATH
+
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailers", "transfer-encoding", "upgrade", "host",
                         "content-length"})

@@ -11,6 +11,8 @@ from __future__ import annotations
 from mlops_gitops.deploy.local import LocalTarget, now_iso
 from mlops_gitops.deploy.target import (
     RECORD_DEGRADED,
+    RECORD_DEPLOYED,
+    RECORD_HEALTHY,
     Deployment,
     DeployTarget,
     Progress,
@@ -19,12 +21,15 @@ from mlops_gitops.deploy.target import (
 )
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.reconcile.desired import environment
+from mlops_gitops.reconcile.diff import health_tag
 from mlops_gitops.serving.bento import ServedVersion, bentoml_home, build, read_manifest
 from mlops_gitops.spec.project import Project
 
+RECORDED = (RECORD_HEALTHY, RECORD_DEGRADED, RECORD_DEPLOYED)
+
 
 def health_tags(env: str, outcome: str, bento: str, commit: str | None) -> dict[str, str]:
-    prefix = f"mlops.health.{env}"
+    prefix = health_tag(env)
     return {prefix: outcome, f"{prefix}.at": now_iso(), f"{prefix}.bento": bento,
             f"{prefix}.commit": commit or ""}
 
@@ -68,9 +73,10 @@ def deploy_environment(project: Project, env: str, reader_factory, writer_factor
     release = Release(project.name, env, built.bento_tag, built.models, commit)
     deployment = target.deploy(release, spec, lambda url: run_smoke(url, manifest, bodies),
                                progress)
-    progress(f"recording '{deployment.outcome}' on the served versions")
-    record_health(writer_factory(), env, built.models, deployment.outcome, built.bento_tag,
-                  commit)
+    if deployment.outcome in RECORDED:
+        progress(f"recording '{deployment.outcome}' on the served versions")
+        record_health(writer_factory(), env, built.models, deployment.outcome,
+                      built.bento_tag, commit)
     return deployment
 
 

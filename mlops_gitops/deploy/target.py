@@ -10,15 +10,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
+from mlops_gitops.reconcile.diff import HEALTH_FAILED, HEALTH_PASSED
 from mlops_gitops.serving.bento import ServedVersion
 from mlops_gitops.spec.models import EnvironmentSpec
 
 HEALTHY, PROGRESSING, DEGRADED, MISSING = "Healthy", "Progressing", "Degraded", "Missing"
 
 # The outcome a deploy records on each served version (mlops.health.ENV).
-RECORD_HEALTHY, RECORD_DEGRADED, RECORD_DEPLOYED = "healthy", "degraded", "deployed"
+RECORD_HEALTHY, RECORD_DEGRADED, RECORD_DEPLOYED = HEALTH_PASSED, HEALTH_FAILED, "deployed"
 
 Progress = Callable[[str], None]
+
+PROXY_CONTROL_PATH = "/__mlops__/proxy"  # the local target's proxy: where it routes, in flight
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def desired_state(project: Project, env: str) -> DesiredState:
 
     env_item = environment(project, env)
     served = {m.name: (i, m) for i, m in enumerate(env_item.spec.spec.models)}
+    promotes_from = env_item.spec.spec.promotes_from
     policies = project.policies
     md5s: dict[str, str] = {}
     models = []
@@ -56,6 +57,8 @@ def desired_state(project: Project, env: str) -> DesiredState:
         gate = None
         if policy_name is not None:
             gate = policies[policy_name].spec.gates.get(env)
+        if gate is None and promotes_from is not None:
+            gate = Gate(healthy_in=promotes_from)  # no open door into a gated environment
         index, entry = served.get(item.name, (None, None))
         pin = entry.version if entry else None
         models.append(DesiredModel(

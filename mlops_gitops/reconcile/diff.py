@@ -38,7 +38,12 @@ def env_tag(env: str, field: str) -> str:
 
 
 def health_tag(env: str) -> str:
+    """Health record on a version: mlops.health.ENV = healthy | degraded | deployed (with
+    .at, .bento and .commit beside it)."""
     return f"mlops.health.{env}"
+
+
+HEALTH_PASSED, HEALTH_FAILED = "healthy", "degraded"
 
 
 def owned_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -52,14 +57,24 @@ def ready_version(live: LiveState, name: str, fingerprint: str) -> ModelVersion 
     return found[-1] if found else None
 
 
-def promoted_to(live: LiveState, name: str, version: ModelVersion, env: str) -> bool:
-    """Healthy in ``env``: serving there now, or promoted there before, and not degraded."""
-    if version.tags.get(health_tag(env)) == "degraded" or \
-            version.tags.get(TAG_TESTS) == TESTS_FAILED:
-        return False
-    model = live.models.get(name)
-    return (model is not None and model.aliases.get(env) == version.version) or \
-        env_tag(env, "promoted_at") in version.tags
+def health_problem(version: ModelVersion, env: str) -> str:
+    """Why the version's health record does not show it passing in ``env`` ('' when it does).
+
+    ``deploy`` writes the record after its smoke test; it stays with the version when the
+    environment moves on, so a version that once passed stays eligible (rollback by revert).
+    """
+    if version.tags.get(TAG_TESTS) == TESTS_FAILED:
+        return f"version {version.version} failed its model tests"
+    record = version.tags.get(health_tag(env))
+    when = version.tags.get(f"{health_tag(env)}.at", "?")
+    if record == HEALTH_PASSED:
+        return ""
+    if record is None:
+        return (f"version {version.version} has not been deployed and smoke-tested in "
+                f"'{env}' (run 'mlops-gitops deploy --env {env}' there first)")
+    if record == HEALTH_FAILED:
+        return f"version {version.version} failed its smoke test in '{env}' (at {when})"
+    return f"version {version.version} is '{record}' in '{env}' (at {when}), not healthy"
 
 
 def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion) -> list[str]:
@@ -67,8 +82,10 @@ def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion)
     if gate is None:
         return []
     problems = []
-    if gate.healthy_in and not promoted_to(live, desired.name, version, gate.healthy_in):
-        problems.append(f"version {version.version} is not healthy in '{gate.healthy_in}'")
+    if gate.healthy_in:
+        problem = health_problem(version, gate.healthy_in)
+        if problem:
+            problems.append(problem)
     if gate.blessed and version.tags.get(TAG_VERDICT) != VERDICT_BLESSED:
         verdict = version.tags.get(TAG_VERDICT, "no verdict")
         problems.append(f"version {version.version} is not blessed ({verdict}; run "

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
     "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true",
 }
 
 
@@ -22,7 +22,7 @@ def clean_env() -> dict[str, str]:
     """The environment for child processes: no tracking URI leaks in from in-process MLflow use
     (``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "BENTOML_HOME")}
     return {**env, **GIT_ENV}
 
 
@@ -46,6 +46,10 @@ def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 def example_repo(tmp_path: Path) -> Path:
     """A git + DVC repository holding a copy of the example project, data pushed to a local
     remote outside the repository."""
+    return make_example_repo(tmp_path)
+
+
+def make_example_repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     for name in ("specs", "policies", "environments"):
@@ -135,9 +139,13 @@ def mlflow_server(tmp_path_factory) -> str:
 def server_repo(example_repo: Path, mlflow_server: str, request) -> Path:
     """The example repository pointed at the session's server, with a model-name prefix unique
     to the test so tests never see each other's registered models."""
+    return use_server(example_repo, mlflow_server, request.node.name)
+
+
+def use_server(example_repo: Path, mlflow_server: str, test_name: str) -> Path:
     import re
 
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+    name = re.sub(r"[^a-z0-9]+", "-", test_name.lower())[:40].strip("-")
     config = example_repo / "mlops-gitops.yaml"
     text = config.read_text().replace("tracking_uri: null", f"tracking_uri: {mlflow_server}")
     text = text.replace("name: example", f"name: {name}")  # its own project in the registry

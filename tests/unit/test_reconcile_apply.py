@@ -15,6 +15,7 @@ from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
 from mlops_gitops.reconcile.desired import desired_state
 from mlops_gitops.reconcile.live import read_live_state
 from mlops_gitops.reconcile.plan import Plan
+from mlops_gitops.deploy.release import record_health
 from mlops_gitops.reconcile.status import environment_status, worst_health
 from mlops_gitops.registry.ports import RegisteredModel
 from mlops_gitops.spec.project import load_project
@@ -184,17 +185,39 @@ def test_lock_timeout_waits_for_the_holder(registry):
         assert time.monotonic() - started >= 1.0
 
 
+def served(name: str, version: int):
+    from mlops_gitops.serving.bento import ServedVersion
+
+    return ServedVersion(name, name, version, "f" * 64, None, COMMIT, None)
+
+
 def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     blocked = plan_for(project, registry, env="prod")
     assert {c.action for c in blocked.changes if c.kind == "alias"} == {"blocked"}
     test_before_dev = plan_for(project, registry, env="test")
     assert {c.action for c in test_before_dev.changes if c.kind == "alias"} == {"blocked"}
     apply_plan(plan_for(project, registry, env="dev"), registry, COMMIT)
+    # Promoted to dev is not enough: healthy_in needs a deploy whose smoke test passed there.
+    promoted_only = plan_for(project, registry, env="test")
+    assert {c.action for c in promoted_only.changes if c.kind == "alias"} == {"blocked"}
+    assert all("has not been deployed and smoke-tested in 'dev'" in c.reason
+               for c in promoted_only.changes if c.kind == "alias")
+    for name in ("iris-classifier", "diabetes-regressor"):
+        record_health(registry, "dev", (served(name, 1),), "degraded", "b:1", COMMIT)
+    smoke_failed = plan_for(project, registry, env="test")
+    assert all("failed its smoke test in 'dev'" in c.reason
+               for c in smoke_failed.changes if c.kind == "alias")
+    for name in ("iris-classifier", "diabetes-regressor"):
+        record_health(registry, "dev", (served(name, 1),), "healthy", "b:2", COMMIT)
     apply_plan(plan_for(project, registry, env="test"), registry, COMMIT)
     assert registry.models["iris-classifier"].aliases == {"dev": 1, "test": 1}
     not_blessed = plan_for(project, registry, env="prod")
     assert {c.action for c in not_blessed.changes if c.kind == "alias"} == {"blocked"}
     assert all("not blessed" in c.reason for c in not_blessed.changes if c.kind == "alias")
+    assert all("smoke-tested in 'test'" in c.reason for c in not_blessed.changes
+               if c.kind == "alias")
+    for name in ("iris-classifier", "diabetes-regressor"):
+        record_health(registry, "test", (served(name, 1),), "healthy", "b:3", COMMIT)
     for name in ("iris-classifier", "diabetes-regressor"):
         registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})
     ready = plan_for(project, registry, env="prod")
