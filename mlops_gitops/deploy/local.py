@@ -47,6 +47,7 @@ READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
 HOST = "127.0.0.1"
 INFERENCE_DIR = "inference"
+WORKER_MODULE = "_bentoml_impl.worker.service"  # how bentoml serve starts its workers
 
 
 def now_iso() -> str:
@@ -93,22 +94,47 @@ def _is_ours(pid, *markers: str) -> bool:
     return line is not None and all(m in line for m in markers)
 
 
-def _stop_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM the process group (bentoml's workers too), then SIGKILL what is left."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (bentoml's workers run in sessions of their own, so a
+    process group does not reach them)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _stop(pids: list[int], timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM the processes (servers finish the requests they hold), then SIGKILL whatever is
+    left after ``timeout``."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        alive = [pid for pid in pids if _cmdline(pid) is not None]
+        if not alive:
             return
-        except PermissionError:
-            os.kill(pid, sig)
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            if _cmdline(pid) is None:
+            for pid in alive:
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)
+            if all(_cmdline(pid) is None for pid in alive):
                 return
             time.sleep(0.1)
+
+
+def _stop_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop a process and everything it started."""
+    _stop([pid, *descendants(pid)], timeout)
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -203,6 +229,19 @@ class LocalTarget:
         return bool(record) and _is_ours(record.get("backend_pid"), "serve",
                                          str(record.get("bento")),
                                          str(record.get("backend_port")))
+
+    def _backend_pids(self, record: dict | None) -> list[int]:
+        """The recorded backend and its workers, as far as they provably still are ours (the
+        workers outlive a killed arbiter: they are recorded at deploy time)."""
+        if not record:
+            return []
+        pids = []
+        if self._backend_alive(record):
+            pids = [record["backend_pid"], *descendants(record["backend_pid"])]
+        for worker in record.get("worker_pids") or []:
+            if worker not in pids and _is_ours(worker, WORKER_MODULE, str(record.get("bento"))):
+                pids.append(worker)
+        return pids
 
     def _start_backend(self, release: Release, port: int, log: Path) -> subprocess.Popen:
         env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home),
@@ -324,15 +363,16 @@ class LocalTarget:
                       "commit": release.commit, "host": host, "port": port,
                       "proxy_pid": proxy_pid, "backend_pid": process.pid,
                       "backend_port": backend_port, "generation": generation,
+                      "worker_pids": descendants(process.pid),
                       "deployed_at": now_iso(), "smoke": {"ok": True, "detail": result.detail},
                       "log": str(log)}
             _write_json(folder / "deployment.json", record)
-            if previous and self._backend_alive(previous) and \
-                    previous.get("backend_pid") != process.pid:
+            old = [pid for pid in self._backend_pids(previous) if pid != process.pid]
+            if old:
                 progress(f"stopping the previous service ({previous.get('bento')})")
                 self._drain(host, port, f"http://{HOST}:{previous.get('backend_port')}",
                             spec.service.timeout_s + 5)
-                _stop_group(previous["backend_pid"])
+                _stop(old)
             return Deployment(env, self.name, release.bento_tag, RECORD_HEALTHY, public,
                               result.detail, result.checks)
 
@@ -372,8 +412,9 @@ class LocalTarget:
             if self._proxy_alive(record, record.get("port")):
                 _stop_group(record["proxy_pid"])
                 stopped = True
-            if self._backend_alive(record):
-                _stop_group(record["backend_pid"])
+            backend = self._backend_pids(record)
+            if backend:
+                _stop(backend)
                 stopped = True
             (self.folder(env) / "deployment.json").unlink(missing_ok=True)
             return stopped

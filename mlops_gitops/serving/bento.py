@@ -49,8 +49,6 @@ class ServedVersion:
     version: int
     fingerprint: str
     run_id: str | None
-    commit: str | None
-    data_md5: str | None
 
 
 @dataclass(frozen=True)
@@ -123,9 +121,7 @@ def served_versions(project: Project, env: str, registry) -> list[ServedVersion]
                          f"for project '{project.name}' and is never served",
                          "pin a version that 'mlops-gitops train' registered")
         result.append(ServedVersion(model.name, model.spec_name, version.version,
-                                    tags[TAG_FINGERPRINT], version.run_id,
-                                    tags.get("mlops.git_commit") or None,
-                                    tags.get("mlops.data_md5") or None))
+                                    tags[TAG_FINGERPRINT], version.run_id))
     return result
 
 
@@ -215,7 +211,11 @@ def _import_model(project: Project, env: str, registry, served: ServedVersion,
                                    metadata={"fingerprint": served.fingerprint}) as stored:
             shutil.copytree(local, stored.path, dirs_exist_ok=True)
     model = project.models.get(served.spec_name)
+    lineage = (registry.run_json_or_none(served.run_id, "lineage.json") if served.run_id
+               else None) or {}
     return {**asdict(served), "bentoml_model": tag, "model_file": model_file,
+            "commit": (lineage.get("git") or {}).get("commit"),
+            "data_md5": (lineage.get("dataset") or {}).get("md5"),
             "trusted_types": trusted, "features": _features(project, served, mlmodel),
             "task": model.spec.task if model else None}
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from mlops_gitops.deploy.release import record_health
 from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
 from mlops_gitops.reconcile.desired import desired_state
 from mlops_gitops.reconcile.live import read_live_state
 from mlops_gitops.reconcile.plan import Plan
-from mlops_gitops.deploy.release import record_health
 from mlops_gitops.reconcile.status import environment_status, worst_health
 from mlops_gitops.registry.ports import RegisteredModel
 from mlops_gitops.spec.project import load_project
@@ -188,7 +188,7 @@ def test_lock_timeout_waits_for_the_holder(registry):
 def served(name: str, version: int):
     from mlops_gitops.serving.bento import ServedVersion
 
-    return ServedVersion(name, name, version, "f" * 64, None, COMMIT, None)
+    return ServedVersion(name, name, version, "f" * 64, None)
 
 
 def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
