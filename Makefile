@@ -18,8 +18,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 data: setup
 	$(PY) -m mlops_gitops.examples
 
+# The lifecycle, then the dev service: deployed, asked for predictions, its status shown.
 demo: data
 	$(VENV)/bin/mlops-gitops run
+	$(VENV)/bin/mlops-gitops deploy --env dev
+	$(PY) -m mlops_gitops.examples predict dev
+	$(VENV)/bin/mlops-gitops status --env dev
+	@echo "The dev service keeps running on http://127.0.0.1:3001 (stop it: $(VENV)/bin/mlops-gitops undeploy --env dev)"
 
 test: setup
 	$(PY) -m pytest

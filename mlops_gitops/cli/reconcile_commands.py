@@ -138,11 +138,11 @@ def cmd_status(args: argparse.Namespace, project) -> int:
                 version += f"->{r.desired_version}"
             print(f"{r.env:<12} {r.model:<32} {r.sync:<10} {r.health:<12} {version:<9} "
                   f"{r.reason}")
-        print(f"\n{'ENVIRONMENT':<12} {'SERVICE':<32} {'TARGET':<10} {'HEALTH':<12} DETAIL")
+        print(f"\n{'ENVIRONMENT':<12} {'SERVICE':<36} {'TARGET':<10} {'HEALTH':<12} DETAIL")
         for env, s in services.items():
             served = ", ".join(f"{n}/{v}" for n, v in sorted(s.versions.items()))
             detail = "; ".join(x for x in (s.url, served, s.detail) if x)
-            print(f"{env:<12} {s.bento_tag or '-':<32} {s.target:<10} {s.health:<12} {detail}")
+            print(f"{env:<12} {s.bento_tag or '-':<36} {s.target:<10} {s.health:<12} {detail}")
     degraded = any(s.health == DEGRADED for s in services.values())
     return 0 if all(r.sync == SYNCED and r.health != DEGRADED for r in rows) and not degraded \
         else 1

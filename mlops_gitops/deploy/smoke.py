@@ -13,26 +13,26 @@ from mlops_gitops.spec.project import Project
 TIMEOUT_S = 30
 
 
-def smoke_requests(project: Project, manifest: dict) -> list[dict]:
-    """One request body per served model, from the test split of its current dataset."""
+def smoke_requests(project: Project, manifest: dict, rows: int = 1) -> list[dict]:
+    """One request body per served model with ``rows`` rows of its dataset's test split."""
     from mlops_gitops.evaluate.versions import load_test_split
 
     bodies, splits = [], {}
     for entry in manifest["models"]:
         model = project.models.get(entry["spec_name"])
         dataset = project.located("Dataset", model.spec.dataset) if model else None
-        instance = None
+        instances = None
         if dataset is not None:
             if dataset.name not in splits:
                 splits[dataset.name] = load_test_split(project, dataset, "").frame
             frame = splits[dataset.name]
             names = [f["name"] for f in entry["features"]]
             if all(n in frame.columns for n in names) and len(frame):
-                row = frame.iloc[0]
-                instance = {n: _plain(row[n]) for n in names}
-        if instance is None:  # a pinned version trained on columns the data no longer has
-            instance = {f["name"]: _default(f["type"]) for f in entry["features"]}
-        bodies.append({"model": entry["name"], "instances": [instance]})
+                instances = [{n: _plain(row[n]) for n in names}
+                             for _, row in frame.head(rows).iterrows()]
+        if instances is None:  # a pinned version trained on columns the data no longer has
+            instances = [{f["name"]: _default(f["type"]) for f in entry["features"]}] * rows
+        bodies.append({"model": entry["name"], "instances": instances})
     return bodies
 
 
@@ -61,7 +61,8 @@ def run_smoke(base_url: str, manifest: dict, bodies: list[dict]) -> SmokeResult:
         except (OSError, ValueError) as exc:
             failures.append(f"{name}: {exc}")
             continue
-        if answer.get("version") != versions[name] or len(answer.get("predictions") or []) != 1:
+        if answer.get("version") != versions[name] or \
+                len(answer.get("predictions") or []) != len(body["instances"]):
             failures.append(f"{name}: unexpected answer {json.dumps(answer)[:200]}")
             continue
         checks.append(f"{name}/{versions[name]}: predicted {answer['predictions'][0]!r}")

@@ -236,6 +236,11 @@ class MlopsService:
     """Loads every model of the manifest once per worker, then freezes the heap for the GC."""
 
     def __init__(self) -> None:
+        import sklearn
+
+        # The contract already refused non-finite numbers and put the columns in training
+        # order: skip scikit-learn's own per-call re-checks of both.
+        sklearn.set_config(assume_finite=True)
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         for index, entry in enumerate(MANIFEST["models"]):
             stored = getattr(self, f"model_{index}")
