@@ -328,3 +328,45 @@ def test_kubernetes_target_without_kubectl(deployed, tmp_path):
         os.environ["PATH"] = env_path
     assert result.returncode == 1 and "kubectl is not installed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_runs_in_the_foreground_until_sigterm(deployed):
+    import subprocess
+    import sys
+
+    from .conftest import clean_env, wait_http
+
+    repo, _ = deployed
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "mlops_gitops", "serve", "--env", "dev",
+                                "--port", str(port)], cwd=repo, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", 120, process)
+        workers = [p for p in Path("/proc").glob("[0-9]*")
+                   if alive(int(p.name)) and str(process.pid) ==
+                   (p / "stat").read_text().rsplit(")", 1)[1].split()[1]]
+        status, body, _ = call(f"http://127.0.0.1:{port}", "POST", "/predict",
+                               {"model": "serving-iris-classifier", "instances": [IRIS]})
+        assert status == 200 and body["predictions"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert not any(alive(int(w.name)) for w in workers)
+    busy = cli(repo, "serve", "--env", "dev", "--port", str(deployed[1]["url"].split(":")[-1]))
+    assert busy.returncode == 1 and "in use" in busy.stderr
+
+
+def test_a_version_the_registry_lost_is_refused_and_dev_keeps_serving(deployed, mlflow_server):
+    from mlflow import MlflowClient
+
+    repo, deployment = deployed
+    before = record(repo)["bento"]
+    MlflowClient(tracking_uri=mlflow_server).delete_model_version("serving-iris-classifier", "2")
+    result = cli(repo, "deploy", "--env", "dev")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "serving-iris-classifier" in result.stderr and "train" in result.stderr
+    assert record(repo)["bento"] == before
+    status, body, _ = call(deployment["url"], "POST", "/predict",
+                           {"model": "serving-iris-classifier", "instances": [IRIS]})
+    assert status == 200 and body["version"] == "2"  # baked into the running bento
