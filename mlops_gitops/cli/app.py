@@ -300,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serving_commands(command, _project)
 
+    from mlops_gitops.cli.ci_commands import add_commands as add_ci_commands
+
+    add_ci_commands(commands, command, _root)
+
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")
     return parser
