@@ -20,8 +20,9 @@ class StepResult:
         return asdict(self)
 
 
-def run_lifecycle(root: Path) -> Iterator[StepResult]:
-    """Yield each step's result; stop after the first failing step."""
+def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
+    """Yield each step's result; stop after the first failing step. ``apply_first=False`` stops
+    before applying the first environment (what a pull request runs)."""
     from mlops_gitops.spec.project import load_project
 
     project = load_project(root)
@@ -83,7 +84,7 @@ def run_lifecycle(root: Path) -> Iterator[StepResult]:
             return
 
     order = project.promotion_order()
-    if order:
+    if order and apply_first:
         yield apply_step(project, order[0])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def _print_steps(steps, fmt: str) -> None:
 def cmd_ci_pr(args: argparse.Namespace, root: Path) -> int:
     from mlops_gitops.pipeline.pr import ci_pr
 
+    if os.environ.get("GITHUB_ACTIONS"):  # spec errors as inline annotations on the PR
+        from mlops_gitops.diagnostics import RENDERERS
+        from mlops_gitops.spec.project import load_project
+
+        annotations = RENDERERS["github"](load_project(root).diagnostics)
+        if annotations:
+            print(annotations, flush=True)
     steps = ci_pr(root, base=args.base, report=args.report, progress=_progress(args))
     _print_steps(steps, args.format)
     return 0 if all(step.ok for step in steps) else 1

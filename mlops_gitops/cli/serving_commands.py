@@ -89,8 +89,8 @@ def cmd_deploy(args: argparse.Namespace, project) -> int:
                                           message="--out and --apply are options of the "
                                                   "kubernetes target")])
     reader, writer = _registries(project)
-    deployment = deploy_environment(project, args.env, reader, writer, _commit(project),
-                                    target, _progress(args))
+    deployment, _ = deploy_environment(project, args.env, reader, writer, _commit(project),
+                                       target, _progress(args))
     if args.format == "json":
         print(json.dumps(deployment.to_dict(), indent=2))
     else:

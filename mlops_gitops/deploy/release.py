@@ -57,8 +57,10 @@ def target_for(project: Project, env: str, name: str | None = None) -> DeployTar
 
 def deploy_environment(project: Project, env: str, reader_factory, writer_factory,
                        commit: str | None, target: DeployTarget,
-                       progress: Progress = lambda message: None) -> Deployment:
-    """Build (or reuse) the environment's bento, deploy it and record the outcome.
+                       progress: Progress = lambda message: None, require_alias: bool = True,
+                       record: bool = True) -> tuple[Deployment, tuple[ServedVersion, ...]]:
+    """Build (or reuse) the environment's bento, deploy it and record the outcome (unless
+    ``record`` is off: the caller records it after applying its plan).
 
     ``reader_factory()`` gives a registry reader, ``writer_factory()`` the MLflow adapter
     (opened only when a model must be imported or a record written).
@@ -66,18 +68,19 @@ def deploy_environment(project: Project, env: str, reader_factory, writer_factor
     from mlops_gitops.deploy.smoke import run_smoke, smoke_requests
 
     spec = environment(project, env).spec.spec
-    built = build(project, env, reader_factory(), writer_factory, commit, progress)
+    built = build(project, env, reader_factory(), writer_factory, commit, progress,
+                  require_alias)
     home = bentoml_home(project.root)
     manifest = read_manifest(home, built.bento_tag)
     bodies = smoke_requests(project, manifest)
     release = Release(project.name, env, built.bento_tag, built.models, commit)
     deployment = target.deploy(release, spec, lambda url: run_smoke(url, manifest, bodies),
                                progress)
-    if deployment.outcome in RECORDED:
+    if record and deployment.outcome in RECORDED:
         progress(f"recording '{deployment.outcome}' on the served versions")
         record_health(writer_factory(), env, built.models, deployment.outcome,
                       built.bento_tag, commit)
-    return deployment
+    return deployment, built.models
 
 
 def failed(deployment: Deployment) -> bool:

@@ -86,9 +86,11 @@ def _error(env: str, message: str, hint: str = "", code: str = "build") -> Diagn
                                        hint=hint)])
 
 
-def served_versions(project: Project, env: str, registry) -> list[ServedVersion]:
-    """The versions the environment serves: resolved from the specs, and already under the
-    environment's alias in the registry."""
+def served_versions(project: Project, env: str, registry,
+                    require_alias: bool = True) -> list[ServedVersion]:
+    """The versions the environment serves: resolved from the specs, and (unless the caller is
+    about to apply a checked plan, as ``ci deploy`` does) already under the environment's
+    alias in the registry."""
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.diff import target_version
     from mlops_gitops.reconcile.live import read_live_state
@@ -108,7 +110,7 @@ def served_versions(project: Project, env: str, registry) -> list[ServedVersion]
                          f"'mlops-gitops apply --env {env}'")
         registered = live.models.get(model.name)
         alias = registered.aliases.get(env) if registered else None
-        if alias != version.version:
+        if require_alias and alias != version.version:
             where = "has no alias" if alias is None else f"alias points at version {alias}"
             raise _error(env, f"'{model.name}': the registry is not in sync with the specs "
                          f"('{env}' {where}; the specs want version {version.version})",
@@ -233,11 +235,11 @@ def _package_pins() -> list[str]:
 
 
 def build(project: Project, env: str, reader, downloader_factory, commit: str | None,
-          progress: Progress = lambda message: None) -> BuildResult:
+          progress: Progress = lambda message: None, require_alias: bool = True) -> BuildResult:
     """Build the environment's bento, or find it already built (then nothing but the registry
     ``reader`` is used; ``downloader_factory()`` opens the MLflow adapter for the downloads)."""
     home = bentoml_home(project.root)
-    versions = served_versions(project, env, reader)
+    versions = served_versions(project, env, reader, require_alias)
     tag = bento_tag(project, env, versions)
     if bento_exists(home, tag):
         return BuildResult(env, tag, "unchanged", tuple(versions))

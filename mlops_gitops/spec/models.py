@@ -465,6 +465,9 @@ class ProjectSpec(Strict):
     model_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$",
                                                    max_length=100)] = Field(
         "", description="Prefix of every registered model name.")
+    embedded_registry_in_ci: bool = Field(False, description="Allow 'ci deploy' under CI with "
+                                          "no tracking server (a scratch SQLite registry on "
+                                          "the runner). Off: such a deploy is refused.")
 
 
 # --- Documents -----------------------------------------------------------------------------------

@@ -1,0 +1,244 @@
+"""``ci promote --from ENV --to ENV``: a promotion is a pull request that merges the lower
+environment's branch into the higher one.
+
+The merge is made on a promotion branch (``promote/<from>-to-<to>``, off the higher branch) in a
+temporary git worktree, so the checkout is never touched. Its description says what moves:
+per served model, the version serving in the higher environment now and the version the merged
+specs resolve to, with the moving version's model tests, verdict and health in the lower
+environment. With ``--open-pr`` the branch is pushed and the pull request opened, or updated
+when one is open already (``gh``, else the GitHub REST API with ``GITHUB_TOKEN``); without a
+token the command to open it is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+
+Progress = Callable[[str], None]
+GIT_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Move:
+    model: str
+    current: int | None  # serving in the higher environment now
+    proposed: int | None  # what the merged specs resolve to
+    tests: str = ""
+    verdict: str = ""
+    health: str = ""  # in the lower environment
+
+
+@dataclass(frozen=True)
+class Promotion:
+    source: str
+    target: str
+    branch: str
+    base: str
+    moves: tuple[Move, ...] = ()
+    description: str = ""
+    pr_url: str | None = None
+    next_step: str = ""
+    changed: bool = True
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _error(message: str, hint: str = "") -> DiagnosticError:
+    return DiagnosticError([Diagnostic("ci promote", code="promote", message=message,
+                                       hint=hint)])
+
+
+def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    if check and done.returncode != 0:
+        raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}")
+    return done
+
+
+def _ref(root: Path, branch: str) -> str:
+    """The local branch, else the remote-tracking one."""
+    for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+        if _git(root, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
+            return ref
+    raise _error(f"branch '{branch}' does not exist (locally or on origin)",
+                 "create the environment branches: mlops-gitops init --branches")
+
+
+def ci_promote(root: Path, source: str, target: str, open_pr: bool = False,
+               progress: Progress = lambda message: None) -> Promotion:
+    from mlops_gitops.reconcile.desired import environment
+    from mlops_gitops.spec.project import load_project
+
+    project = load_project(root)
+    if not project.ok:
+        raise DiagnosticError(project.diagnostics)
+    lower, higher = environment(project, source), environment(project, target)
+    if higher.spec.spec.promotes_from != source:
+        raise _error(f"environment '{target}' promotes from "
+                     f"'{higher.spec.spec.promotes_from or 'nowhere'}', not from '{source}'")
+    base_ref, head_ref = _ref(root, higher.spec.branch), _ref(root, lower.spec.branch)
+    branch = f"promote/{source}-to-{target}"
+    progress(f"merging {lower.spec.branch} into {branch} (off {higher.spec.branch})")
+    with tempfile.TemporaryDirectory(prefix="mlops-promote-") as scratch:
+        tree = Path(scratch) / "tree"
+        _git(root, "worktree", "add", "--quiet", "-B", branch, str(tree), base_ref)
+        try:
+            if _git(tree, "merge-base", "--is-ancestor", head_ref, "HEAD",
+                    check=False).returncode == 0:
+                return Promotion(source, target, branch, higher.spec.branch, changed=False,
+                                 description=f"Nothing to promote: {lower.spec.branch} is "
+                                 f"already merged into {higher.spec.branch}.",
+                                 next_step="")
+            merged = _git(tree, "merge", "--no-ff", "--no-edit", "-m",
+                          f"Promote {source} to {target}", head_ref, check=False)
+            if merged.returncode != 0:
+                _git(tree, "merge", "--abort", check=False)
+                raise _error(f"{lower.spec.branch} does not merge cleanly into "
+                             f"{higher.spec.branch}: {merged.stdout.strip()[:300]}",
+                             "resolve the conflict in a pull request by hand")
+            moves, notes = _moves(tree, target, source)
+        finally:
+            _git(root, "worktree", "remove", "--force", str(tree), check=False)
+    description = describe(source, target, lower.spec.branch, higher.spec.branch, moves, notes)
+    promotion = Promotion(source, target, branch, higher.spec.branch, tuple(moves),
+                          description, notes=tuple(notes),
+                          next_step=f"next: git push origin {branch} && gh pr create --base "
+                          f"{higher.spec.branch} --head {branch} --title "
+                          f"'Promote {source} to {target}'")
+    if open_pr:
+        url = open_pull_request(root, promotion, progress)
+        promotion = Promotion(**{**asdict(promotion), "moves": promotion.moves,
+                                 "notes": promotion.notes, "pr_url": url,
+                                 "next_step": f"pull request: {url}"})
+    return promotion
+
+
+def _moves(tree: Path, target: str, source: str) -> tuple[list[Move], list[str]]:
+    """What the merged specs serve in ``target`` against what the registry serves there."""
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.diff import health_tag, target_version
+    from mlops_gitops.reconcile.live import read_live_state
+    from mlops_gitops.registry.rest import registry_reader
+    from mlops_gitops.spec.project import load_project
+    from mlops_gitops.tracking import check_reachable
+    from mlops_gitops.train.trainer import tracking_for
+
+    project = load_project(tree)
+    notes: list[str] = []
+    try:
+        tracking = tracking_for(project)
+        if tracking.sqlite_path is not None and tree in tracking.sqlite_path.parents:
+            return [], ["the registry is the embedded store of a checkout: versions are "
+                        "resolved by the deploy of each environment"]
+        check_reachable(tracking)
+        live = read_live_state(registry_reader(tracking), project.name)
+        desired = desired_state(project, target)
+    except DiagnosticError as exc:
+        return [], [f"versions not resolved: {exc.diagnostics[0].message}"]
+    moves = []
+    for model in (m for m in desired.models if m.served):
+        registered = live.models.get(model.name)
+        current = registered.aliases.get(target) if registered else None
+        version, _ = target_version(model, live)
+        tags = version.tags if version else {}
+        moves.append(Move(model.name, current, version.version if version else None,
+                          tags.get("mlops.tests", ""), tags.get("mlops.verdict", ""),
+                          tags.get(health_tag(source), "")))
+    return moves, notes
+
+
+def describe(source: str, target: str, head: str, base: str, moves: list[Move],
+             notes: list[str]) -> str:
+    lines = [f"## Promote `{source}` to `{target}`", "",
+             f"Merges `{head}` into `{base}`. Merging deploys `{target}` "
+             f"(`mlops-gitops ci deploy --env {target}`), through the gates of its policy.", ""]
+    if moves:
+        lines += ["| model | serving now | after merge | model tests | verdict | "
+                  f"health in {source} |", "|---|---|---|---|---|---|"]
+        for m in moves:
+            after = "needs training" if m.proposed is None else str(m.proposed)
+            now = "none" if m.current is None else str(m.current)
+            mark = " (unchanged)" if m.current == m.proposed else ""
+            lines.append(f"| {m.model} | {now} | {after}{mark} | {m.tests or '-'} | "
+                         f"{m.verdict or '-'} | {m.health or '-'} |")
+    lines += [f"> {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def open_pull_request(root: Path, promotion: Promotion, progress: Progress) -> str:
+    """Push the promotion branch and open (or update) its pull request."""
+    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise _error("--open-pr needs GH_TOKEN or GITHUB_TOKEN in the environment",
+                     promotion.next_step.removeprefix("next: "))
+    progress(f"pushing {promotion.branch}")
+    _git(root, "push", "--force-with-lease", "origin",
+         f"refs/heads/{promotion.branch}:refs/heads/{promotion.branch}")
+    title = f"Promote {promotion.source} to {promotion.target}"
+    if shutil.which("gh"):
+        return _with_gh(root, promotion, title)
+    return _with_rest(promotion, title, token)
+
+
+def _with_gh(root: Path, promotion: Promotion, title: str) -> str:
+    def gh(*args: str) -> str:
+        done = subprocess.run(["gh", *args], cwd=root, capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise _error(f"gh {args[0]} {args[1]} failed: {done.stderr.strip()[:300]}")
+        return done.stdout
+
+    found = json.loads(gh("pr", "list", "--head", promotion.branch, "--base", promotion.base,
+                          "--state", "open", "--json", "url") or "[]")
+    if found:
+        gh("pr", "edit", found[0]["url"], "--title", title, "--body", promotion.description)
+        return found[0]["url"]
+    out = gh("pr", "create", "--base", promotion.base, "--head", promotion.branch, "--title",
+             title, "--body", promotion.description)
+    return out.strip().splitlines()[-1]
+
+
+def _with_rest(promotion: Promotion, title: str, token: str) -> str:
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise _error("GITHUB_REPOSITORY (owner/name) is not set: cannot call the GitHub API")
+    api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+    owner = repository.split("/")[0]
+
+    def call(method: str, path: str, body: dict | None = None):
+        request = urllib.request.Request(
+            f"{api}/repos/{repository}{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+                     "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"null")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise _error(f"GitHub API {method} {path} failed: "
+                         f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}") from None
+
+    found = call("GET", f"/pulls?state=open&head={owner}:{promotion.branch}"
+                        f"&base={promotion.base}")
+    if found:
+        call("PATCH", f"/pulls/{found[0]['number']}", {"title": title,
+                                                       "body": promotion.description})
+        return found[0]["html_url"]
+    created = call("POST", "/pulls", {"title": title, "head": promotion.branch,
+                                      "base": promotion.base, "body": promotion.description})
+    return created["html_url"]
