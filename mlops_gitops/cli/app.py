@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -301,17 +303,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a CI cancel sends), raised where the program is, like Ctrl-C: context
+    managers (the apply lock) clean up on the way out."""
+
+
+def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
+    raise Terminated()
+
+
+def _handle_sigterm():
+    """Install the SIGTERM handler (main thread only); returns the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user mistakes end with a message and exit 1, never a traceback."""
     args = build_parser().parse_args(argv)
+    previous = _handle_sigterm()
     try:
         return args.func(args)
     except DiagnosticError as exc:
         print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print("terminated (SIGTERM): stopped; what was done is kept and the next run "
+              "converges from there" if terminated else "interrupted", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(note, file=sys.stderr)
+        return 143 if terminated else 130
     except OSError as exc:  # unwritable output, a file where a folder should be, ...
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -323,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
               "set MLOPS_GITOPS_DEBUG=1 to see the traceback, and please report it",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run() -> None:
