@@ -88,6 +88,10 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     if len(args.rev) != 2:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                           message="give exactly two revisions: --rev A --rev B")])
+    from mlops_gitops.gitref import checked_revision
+
+    for rev in args.rev:
+        checked_revision(rev, "--rev")
     project = _project(args)
     [dataset] = _select(project, "Dataset", [args.name])
     diff = diff_dataset(project.root, dataset, *args.rev)

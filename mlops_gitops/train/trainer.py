@@ -80,10 +80,10 @@ def data_md5(root: Path, dataset: LoadedSpec) -> str:
 def check_working_copy(root: Path, target: TrainingTarget) -> None:
     """A working file that differs from its DVC version would be trained and recorded under
     the wrong data version: refuse it."""
-    from mlops_gitops.data.versioning import untracked_change
+    from mlops_gitops.data.versioning import data_path, untracked_change
 
     relative = target.dataset.spec.spec.path
-    path = root / relative
+    path = data_path(root, relative, target.dataset.file)
     if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != target.data_md5:
         raise DiagnosticError([untracked_change(relative, target.dataset.file)])
 
