@@ -114,12 +114,33 @@ def _progress(enabled: bool):
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
+def _train_barrier():
+    """A test hook for concurrent trains: with MLOPS_GITOPS_TEST_TRAIN_BARRIER=FOLDER:N, each
+    train writes a file into FOLDER once fitted and waits until N have arrived (120 s at most),
+    so that every one of them races for the registration."""
+    import time
+
+    setting = os.environ.get("MLOPS_GITOPS_TEST_TRAIN_BARRIER")
+    if not setting:
+        return lambda: None
+    folder, count = setting.rsplit(":", 1)
+
+    def wait() -> None:
+        (Path(folder) / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(Path(folder).iterdir())) < int(count) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    return wait
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mlops_gitops.train.trainer import train_model
 
     project = _project(args)
     progress = _progress(args.format == "text")
-    results = [train_model(project, model, force=args.force, progress=progress)
+    results = [train_model(project, model, force=args.force, progress=progress,
+                           before_register=_train_barrier())
                for model in _select(project, "Model", args.names)]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))

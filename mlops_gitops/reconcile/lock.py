@@ -72,21 +72,42 @@ class LockInfo:
         return asdict(self)
 
 
+def train_lock_name(registered_name: str, fingerprint: str) -> str:
+    """The lock serializing the registration of one fingerprint of one model."""
+    return f"{LOCK_PREFIX}.train.{registered_name}.{fingerprint[:16]}"
+
+
 @dataclass
 class Lock:
-    """Context manager holding the apply lock of one environment."""
+    """Context manager holding the apply lock of one environment (or, with ``resource``,
+    another named lock, e.g. the registration of one fingerprint by ``train``)."""
 
     registry: object
     project: str
     env: str
     timeout_s: float = 0.0
+    resource: str | None = None
     held: bool = field(default=False, init=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16], init=False)
     token: str = field(default_factory=lambda: secrets.token_hex(16), init=False, repr=False)
 
     @property
     def name(self) -> str:
-        return lock_name(self.project, self.env)
+        return self.resource or lock_name(self.project, self.env)
+
+    def _refusal(self, info: LockInfo) -> DiagnosticError:
+        if self.resource is not None:
+            return DiagnosticError([Diagnostic(
+                self.resource, code="locked", message=f"another train holds the lock "
+                f"'{self.resource}': {info.describe()}",
+                hint=f"if it died, delete the registered model '{self.resource}' (an "
+                     "mlops-gitops lock, no versions) and train again")])
+        return DiagnosticError([Diagnostic(
+            f"environment {self.env}", code="locked",
+            message=f"another apply holds the lock of environment '{self.env}': "
+                    f"{info.describe()}",
+            hint=f"wait for it (--lock-timeout SECONDS), or if it died: "
+                 f"mlops-gitops force-unlock --env {self.env} {info.id}")])
 
     def __enter__(self) -> Lock:
         holder = {TAG_WHO: actor(), TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()),
@@ -98,13 +119,7 @@ class Lock:
                 self.held = True
                 return self
             if time.monotonic() >= deadline:
-                info = LockInfo.from_tags(current)
-                raise DiagnosticError([Diagnostic(
-                    f"environment {self.env}", code="locked",
-                    message=f"another apply holds the lock of environment '{self.env}': "
-                            f"{info.describe()}",
-                    hint=f"wait for it (--lock-timeout SECONDS), or if it died: "
-                         f"mlops-gitops force-unlock --env {self.env} {info.id}")])
+                raise self._refusal(LockInfo.from_tags(current))
             time.sleep(1.0)
 
     def __exit__(self, exc_type, exc, traceback) -> None:
