@@ -131,12 +131,17 @@ class Lock:
         try:
             released = self.registry.release_lock(self.name, TAG_TOKEN, self.token)
         except DiagnosticError as failure:
+            what = f"environment '{self.env}'" if self.resource is None else \
+                f"'{self.resource}'"
             problem = Diagnostic(
-                f"environment {self.env}", code="lock-release",
-                message=f"the lock of environment '{self.env}' could not be released: "
+                f"environment {self.env}" if self.resource is None else self.resource,
+                code="lock-release",
+                message=f"the lock of {what} could not be released: "
                         f"{failure.diagnostics[0].message}",
                 hint=f"once the registry answers: mlops-gitops force-unlock --env {self.env} "
-                     f"{self.id}")
+                     f"{self.id}" if self.resource is None else
+                     f"once the registry answers, delete the registered model "
+                     f"'{self.resource}' (an mlops-gitops lock, no versions)")
             if isinstance(exc, DiagnosticError):
                 exc.diagnostics.append(problem)
             elif exc is not None:
@@ -146,9 +151,9 @@ class Lock:
                 raise DiagnosticError([problem]) from None
             return
         if not released:
-            log.warning("the lock of environment '%s' (id %s) was released by someone else while "
-                        "this apply held it (force-unlock?); another holder's lock was left "
-                        "alone", self.env, self.id)
+            log.warning("the lock %s (id %s) was released by someone else while it was held "
+                        "(force-unlock?); another holder's lock was left alone", self.name,
+                        self.id)
 
 
 def force_unlock(registry, project: str, env: str, lock_id: str | None) -> LockInfo:

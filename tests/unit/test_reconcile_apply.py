@@ -343,3 +343,23 @@ def test_a_failed_lock_release_after_success_is_an_error(registry):
     with pytest.raises(DiagnosticError, match="could not be released"):
         with lock:
             registry.fail_after_writes = 0
+
+
+def test_a_train_lock_names_itself_not_an_environment(registry):
+    from mlops_gitops.reconcile.lock import train_lock_name
+
+    name = train_lock_name("iris-classifier", "f" * 64)
+    with Lock(registry, "example", "", resource=name):
+        with pytest.raises(DiagnosticError) as raised:
+            with Lock(registry, "example", "", resource=name):
+                pass
+        [problem] = raised.value.diagnostics
+        assert f"another train holds the lock '{name}'" in problem.message
+        assert "force-unlock" not in problem.hint and name in problem.hint
+    assert name not in registry.models
+    with pytest.raises(DiagnosticError) as raised:
+        with Lock(registry, "example", "", resource=name):
+            registry.fail_after_writes = 0  # the server goes down before the release
+    [problem] = raised.value.diagnostics
+    assert f"the lock of '{name}' could not be released" in problem.message
+    assert "force-unlock" not in problem.hint
