@@ -69,3 +69,9 @@ def test_data_diff_revision_is_never_a_git_option(root):
 
     with pytest.raises(DiagnosticError, match="starts with '-'"):
         read_at_revision(root, "data/iris.csv", "-x")
+
+
+def test_report_base_option_is_refused_before_any_work(root):
+    result = call_cli("report", "--base=--output=/tmp/pwned", cwd=root)
+    assert result.returncode == 1
+    assert "--base '--output=/tmp/pwned' is not a git revision" in result.stderr
