@@ -103,10 +103,10 @@ def apply_step(project, env: str) -> StepResult:
     try:
         registry = MlflowRegistry(tracking_for(project))
         commit = git_state(project.root)[0]
+        desired = desired_state(project, env)
         with Lock(registry, project.name, env):
-            plan = make_plan(desired_state(project, env),
-                             read_live_state(registry, project.name), commit)
-            result = apply_plan(plan, registry, commit)
+            plan = make_plan(desired, read_live_state(registry, project.name), commit)
+            result = apply_plan(plan, registry, commit, desired=desired)
     except DiagnosticError as exc:
         return StepResult(name, False, "apply failed", render_text(exc.diagnostics).splitlines())
     details = [f"{c.action} {c.key}" for c in result.applied]

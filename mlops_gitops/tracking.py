@@ -22,10 +22,14 @@ CLIENT_DEFAULTS = {
 }
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 @dataclass(frozen=True)
 class Tracking:
     uri: str
-    artifact_location: str | None = None  # set for the embedded store only
+    artifact_location: str | None = None  # set for SQLite stores only
+    embedded: bool = False  # the default store under .mlops/ (no URI configured)
 
     @property
     def is_http(self) -> bool:
@@ -42,14 +46,48 @@ def resolve_tracking(root: Path, configured: str | None) -> Tracking:
     project root, and a SQLite store keeps its artifacts in ``artifacts/`` beside the file."""
     root = root.resolve()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    default = root / STATE_DIR / "mlflow.db"
     if not uri:
-        uri = f"sqlite:///{root / STATE_DIR / 'mlflow.db'}"
+        uri = f"sqlite:///{default}"
     elif uri == configured and uri.startswith("sqlite:///") and not uri[10:].startswith("/"):
         uri = f"sqlite:///{root / uri[10:]}"
     if uri.startswith("sqlite:///"):
         database = Path(uri[10:])
-        return Tracking(uri, (database.parent / "artifacts").as_uri())
+        return Tracking(uri, (database.parent / "artifacts").as_uri(), database == default)
     return Tracking(uri)
+
+
+def _store_error(path: Path, message: str, hint: str) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(str(path), code="tracking-store", message=message,
+                                       hint=hint)])
+
+
+def check_sqlite_store(tracking: Tracking, must_exist: bool) -> None:
+    """A SQLite store file must be a SQLite database; with ``must_exist`` (read-only commands)
+    it must also exist, unless it is the embedded default (nothing trained yet): a mistyped
+    path would otherwise be created and reported on as a new, empty registry."""
+    path = tracking.sqlite_path
+    if path is None:
+        return
+    where = "MLFLOW_TRACKING_URI (or tracking_uri in mlops-gitops.yaml)"
+    if not path.exists():
+        if must_exist and not tracking.embedded:
+            raise _store_error(path, f"the SQLite tracking store '{path}' does not exist"
+                               + ("" if path.parent.is_dir() else
+                                  f" (nor does its folder '{path.parent}')"),
+                               f"check the path in {where}; 'mlops-gitops train' creates a "
+                               "new store")
+        return
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise _store_error(path, f"cannot read the SQLite tracking store '{path}': "
+                           f"{exc.strerror or exc}", f"check the path in {where}") from None
+    if head and head != SQLITE_HEADER:
+        raise _store_error(path, f"the tracking store '{path}' is not a SQLite database "
+                           "(corrupt, or another kind of file)",
+                           f"restore it from a backup, or point {where} at the right file")
 
 
 def auth_headers() -> dict[str, str]:

@@ -102,8 +102,13 @@ class FakeRegistry:
         self.models[name] = RegisteredModel(name, "lock", dict(holder))
         return None
 
-    def release_lock(self, name: str) -> None:
-        self.models.pop(name, None)
+    def release_lock(self, name: str, tag: str, value: str) -> bool:
+        self._write(f"release_lock {name}")
+        current = self.models.get(name)
+        if current is None or current.tags.get(tag) != value:
+            return False
+        del self.models[name]
+        return True
 
     # test helpers
     def add_version(self, name: str, number: int, fingerprint: str, ready: bool = True,

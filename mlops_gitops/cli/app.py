@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +88,10 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     if len(args.rev) != 2:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                           message="give exactly two revisions: --rev A --rev B")])
+    from mlops_gitops.gitref import checked_revision
+
+    for rev in args.rev:
+        checked_revision(rev, "--rev")
     project = _project(args)
     [dataset] = _select(project, "Dataset", [args.name])
     diff = diff_dataset(project.root, dataset, *args.rev)
@@ -108,12 +114,33 @@ def _progress(enabled: bool):
     return lambda message: print(message, file=sys.stderr, flush=True)
 
 
+def _train_barrier():
+    """A test hook for concurrent trains: with MLOPS_GITOPS_TEST_TRAIN_BARRIER=FOLDER:N, each
+    train writes a file into FOLDER once fitted and waits until N have arrived (120 s at most),
+    so that every one of them races for the registration."""
+    import time
+
+    setting = os.environ.get("MLOPS_GITOPS_TEST_TRAIN_BARRIER")
+    if not setting:
+        return lambda: None
+    folder, count = setting.rsplit(":", 1)
+
+    def wait() -> None:
+        (Path(folder) / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(Path(folder).iterdir())) < int(count) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    return wait
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from mlops_gitops.train.trainer import train_model
 
     project = _project(args)
     progress = _progress(args.format == "text")
-    results = [train_model(project, model, force=args.force, progress=progress)
+    results = [train_model(project, model, force=args.force, progress=progress,
+                           before_register=_train_barrier())
                for model in _select(project, "Model", args.names)]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))
@@ -309,17 +336,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a CI cancel sends), raised where the program is, like Ctrl-C: context
+    managers (the apply lock) clean up on the way out."""
+
+
+def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the clean-up finish
+    raise Terminated()
+
+
+def _handle_sigterm():
+    """Install the SIGTERM handler (main thread only); returns the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: user mistakes end with a message and exit 1, never a traceback."""
     args = build_parser().parse_args(argv)
+    previous = _handle_sigterm()
     try:
         return args.func(args)
     except DiagnosticError as exc:
         print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print("terminated (SIGTERM): stopped; what was done is kept and the next run "
+              "converges from there" if terminated else "interrupted", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(note, file=sys.stderr)
+        return 143 if terminated else 130
     except OSError as exc:  # unwritable output, a file where a folder should be, ...
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -331,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
               "set MLOPS_GITOPS_DEBUG=1 to see the traceback, and please report it",
               file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run() -> None:

@@ -78,6 +78,10 @@ def cmd_report(args: argparse.Namespace, project) -> int:
                                           message="--max-chars must be at least 1000")])
     if args.env is not None:
         _select(project, "Environment", [args.env])  # an unknown name is a usage error
+    if args.base is not None:
+        from mlops_gitops.gitref import checked_revision
+
+        checked_revision(args.base, "--base")  # before any slow work
     report = pr.collect(project, base=args.base, env=args.env, plan_file=args.plan,
                         progress=_progress(True))
     if args.format == "json":

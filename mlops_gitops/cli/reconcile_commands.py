@@ -14,11 +14,12 @@ def _registry(project, read_only: bool = False):
     """The registry: a stdlib REST reader for plan/status on a server, else the MLflow adapter."""
     from mlops_gitops.registry.mlflow import MlflowRegistry
     from mlops_gitops.registry.rest import registry_reader
-    from mlops_gitops.tracking import check_reachable
+    from mlops_gitops.tracking import check_reachable, check_sqlite_store
     from mlops_gitops.train.trainer import tracking_for
 
     tracking = tracking_for(project)
     check_reachable(tracking)
+    check_sqlite_store(tracking, must_exist=read_only)
     return registry_reader(tracking) if read_only else MlflowRegistry(tracking)
 
 
@@ -80,38 +81,69 @@ def _confirm(plan) -> bool:
     return input("  Enter a value: ").strip() == "yes"
 
 
+def _pause_hook():
+    """A deterministic pause for tests of interrupted applies: with
+    MLOPS_GITOPS_TEST_PAUSE_AFTER_CHANGE=N, apply writes the file named by
+    MLOPS_GITOPS_TEST_PAUSE_MARKER after change N and then blocks until it is signalled."""
+    import os
+    import time
+
+    after = os.environ.get("MLOPS_GITOPS_TEST_PAUSE_AFTER_CHANGE")
+    marker = os.environ.get("MLOPS_GITOPS_TEST_PAUSE_MARKER")
+    if not after or not marker:
+        return lambda number: None
+
+    def pause(number: int) -> None:
+        if number == int(after):
+            Path(marker).write_text(f"paused after change {number}\n", encoding="utf-8")
+            while True:
+                time.sleep(3600)
+
+    return pause
+
+
+def _print_result(result, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    if result.error:
+        print(f"Apply stopped: {result.error}")
+        print(f"  applied: {', '.join(c.key for c in result.applied) or 'nothing'}")
+        print(f"  not applied: {', '.join(c.key for c in result.not_applied)}")
+        if "cannot reach" in result.error:
+            print("  Run apply again once the registry answers: it converges from where "
+                  "it stopped.")
+    else:
+        print(f"Apply complete! {len(result.applied)} change(s) applied to '{result.env}'.")
+    for change in result.unresolved:
+        print(f"  not converged: {change.key}: {change.reason}")
+
+
 def cmd_apply(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.reconcile.apply import Lock, apply_plan
+    from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
+    from mlops_gitops.reconcile.desired import desired_state
+    from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.render import plan_text
 
+    saved = _load_plan(args.plan, args.env) if args.plan is not None else None
+    desired = desired_state(project, args.env)  # specs first: spec mistakes need no registry
+    commit = _commit(project)
     registry = _registry(project)
     progress = (lambda m: print(f"  {m}", file=sys.stderr)) if args.format == "text" else \
         (lambda m: None)
     with Lock(registry, project.name, args.env, args.lock_timeout):
-        if args.plan is not None:
-            plan = _load_plan(args.plan, args.env)
-        else:
-            plan = _make_plan(project, args.env, registry, args.prune)
+        plan = saved
+        if plan is None:
+            plan = make_plan(desired, read_live_state(registry, project.name), commit,
+                             args.prune)
             if args.format == "text":
                 print(plan_text(plan))
             if plan.has_changes and not args.auto_approve and not _confirm(plan):
                 print("Apply cancelled.")
                 return 1
-        result = apply_plan(plan, registry, _commit(project), progress)
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        if result.error:
-            print(f"Apply stopped: {result.error}")
-            print(f"  applied: {', '.join(c.key for c in result.applied) or 'nothing'}")
-            print(f"  not applied: {', '.join(c.key for c in result.not_applied)}")
-            if "cannot reach" in result.error:
-                print("  Run apply again once the registry answers: it converges from where "
-                      "it stopped.")
-        else:
-            print(f"Apply complete! {len(result.applied)} change(s) applied to '{plan.env}'.")
-        for change in result.unresolved:
-            print(f"  not converged: {change.key}: {change.reason}")
+        result = apply_plan(plan, registry, commit, progress, desired=desired,
+                            after_change=_pause_hook())
+        _print_result(result, args.format)  # before the lock is released: never masked by it
     return 0 if result.ok else 1
 
 
@@ -149,16 +181,17 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
 
 def cmd_force_unlock(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.reconcile.apply import lock_name
     from mlops_gitops.reconcile.desired import environment
+    from mlops_gitops.reconcile.lock import force_unlock, lock_name
 
     environment(project, args.env)  # an unknown environment is a usage error
-    name = lock_name(project.name, args.env)
-    _registry(project).release_lock(name)
+    info = force_unlock(_registry(project), project.name, args.env, args.lock_id)
     if args.format == "json":
-        print(json.dumps({"env": args.env, "lock": name, "released": True}))
+        print(json.dumps({"env": args.env, "lock": lock_name(project.name, args.env),
+                          "released": True, **info.to_dict()}))
     else:
-        print(f"Released the apply lock of environment '{args.env}' ({name}).")
+        print(f"Released the apply lock of environment '{args.env}' held by "
+              f"{info.describe()}.")
     return 0
 
 
@@ -205,5 +238,8 @@ def add_commands(add, load_project) -> None:
                      "(Healthy/Progressing/Degraded/Missing) per model and environment.")
     env_option(status, required=False)
     unlock = command("force-unlock", cmd_force_unlock, "Release an environment's apply lock "
-                     "left behind by a dead apply.")
+                     "left behind by a dead apply (like terraform force-unlock).")
     env_option(unlock)
+    unlock.add_argument("lock_id", nargs="?", metavar="LOCK_ID",
+                        help="the id of the lock to release (named by the 'holds the lock' "
+                             "error; without it, the current holder is shown)")

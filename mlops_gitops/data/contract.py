@@ -136,6 +136,13 @@ def _coerce_types(frame: pd.DataFrame, spec: DatasetSpec) -> list[Failure]:
                                           _examples(frame.index[fractional],
                                                     values[fractional].to_numpy())))
             frame[name] = converted.astype("float64")
+            infinite = converted.notna() & np.isinf(frame[name])
+            if infinite.any():  # 'inf' passes min/max checks, then breaks training
+                failures.append(_fail("finite", f"column '{name}': {int(infinite.sum())} "
+                                      "value(s) are not finite (inf or -inf)", name,
+                                      int(infinite.sum()),
+                                      _examples(frame.index[infinite],
+                                                values[infinite].to_numpy())))
         if bad.any():
             failures.append(_fail("type", f"column '{name}': {int(bad.sum())} value(s) are not "
                                   f"{column.type}", name, int(bad.sum()),

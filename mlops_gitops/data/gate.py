@@ -11,21 +11,22 @@ from mlops_gitops.spec.loader import LoadedSpec
 
 
 def load_dataset_frame(root: Path, dataset: LoadedSpec):
-    """The dataset's frame, its version, and failures that stop reading (None frame then)."""
+    """The dataset's frame, its version, failures that stop reading (None frame then), and
+    the file read (inside the repository: a path or symlink out of it is refused)."""
     spec = dataset.spec.spec
     path = ensure_present(root, spec.path, dataset.file)
     frame, failures = read_csv(path, spec)
-    return frame, data_version(root, spec.path), failures
+    return frame, data_version(root, spec.path), failures, path
 
 
 def validate_dataset(root: Path, dataset: LoadedSpec) -> DataReport:
     """The file's contract failures; its md5 is what was checked, and a file that differs from
     its DVC version fails too (it would be trained and recorded under the wrong version)."""
     spec = dataset.spec.spec
-    frame, version, failures = load_dataset_frame(root, dataset)
+    frame, version, failures, path = load_dataset_frame(root, dataset)
     if frame is not None:
         failures = validate_frame(frame, spec)
-    md5 = hashlib.md5((root / spec.path).read_bytes()).hexdigest()
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
     if version.md5 and md5 != version.md5:
         change = untracked_change(spec.path)
         failures = [Failure("version", f"{change.message}; {change.hint}"), *failures]

@@ -93,6 +93,9 @@ def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
 
 def read_at_revision(root: Path, relative: str, rev: str) -> bytes:
     """The bytes of a DVC-tracked file as of git revision ``rev`` (from the cache or remote)."""
+    from mlops_gitops.gitref import checked_revision
+
+    checked_revision(rev)
     import dvc.api
     from dvc.exceptions import DvcException
     from scmrepo.exceptions import SCMError

@@ -103,7 +103,8 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
     from mlops_gitops.reconcile.live import read_live_state
 
     commit = git_state(project.root)[0]
-    plan = make_plan(desired_state(project, env), read_live_state(registry, project.name), commit)
+    desired = desired_state(project, env)
+    plan = make_plan(desired, read_live_state(registry, project.name), commit)
     if plan.unresolved:
         return [_failed(f"gates {env}", "refused: nothing was deployed, the running service "
                         "keeps its version",
@@ -124,7 +125,7 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
     steps.append(StepResult("deploy", True, f"{deployment.bento_tag} {deployment.outcome} "
                             f"({served}){' at ' + deployment.url if deployment.url else ''}",
                             list(deployment.smoke)))
-    result = apply_plan(plan, registry, commit, progress)
+    result = apply_plan(plan, registry, commit, progress, desired=desired)
     if not result.ok:
         return steps + [StepResult(f"apply {env}", False, result.error or "did not converge",
                                    [f"{c.key}: {c.reason}" for c in result.unresolved])]

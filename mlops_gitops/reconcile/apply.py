@@ -1,50 +1,27 @@
-"""Planning and applying for one environment: lock, read live state, refuse stale plans,
+"""Planning and applying for one environment: read live state, refuse stale or edited plans,
 execute the changes one by one with an audit record, stop at the first failure."""
 
 from __future__ import annotations
 
-import datetime
-import getpass
 import json
-import os
-import socket
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.reconcile.desired import DesiredState
 from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
-from mlops_gitops.reconcile.plan import CREATE, DELETE, UPDATE, Change, Plan
+from mlops_gitops.reconcile.lock import Lock, actor, lock_name, now_iso
+from mlops_gitops.reconcile.plan import DELETE, Change, Plan
 
-LOCK_PREFIX = "mlops-gitops-lock"
-
-
-def lock_name(project: str, env: str) -> str:
-    """The lock is a registered model of this name (one per project and environment)."""
-    return f"{LOCK_PREFIX}.{project}.{env}"
+__all__ = ["ApplyResult", "Lock", "apply_plan", "check_saved_plan", "execute", "lock_name",
+           "make_plan", "plan_differences"]
 
 
 def make_plan(desired: DesiredState, live: LiveState, commit: str | None,
               prune: bool = False) -> Plan:
     return Plan(env=desired.env, project=desired.project, changes=tuple(diff(desired, live, prune)),
                 live_fingerprint=live.fingerprint(), git_commit=commit, prune=prune)
-
-
-def actor() -> str:
-    """Who applies: the CI actor when there is one, else the local user."""
-    for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
-        if os.environ.get(variable):
-            return os.environ[variable]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -63,47 +40,6 @@ class ApplyResult:
         from dataclasses import asdict
 
         return {**asdict(self), "ok": self.ok}
-
-
-@dataclass
-class Lock:
-    """Terraform-style state lock for one environment, held in the registry itself."""
-
-    registry: object
-    project: str
-    env: str
-    timeout_s: float = 0.0
-    held: bool = field(default=False, init=False)
-
-    @property
-    def name(self) -> str:
-        return lock_name(self.project, self.env)
-
-    def __enter__(self) -> Lock:
-        holder = {"mlops.lock.who": actor(), "mlops.lock.host": socket.gethostname(),
-                  "mlops.lock.pid": str(os.getpid()), "mlops.lock.since": now_iso()}
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            current = self.registry.acquire_lock(self.name, holder)
-            if current is None:
-                self.held = True
-                return self
-            if time.monotonic() >= deadline:
-                who = (f"{current.get('mlops.lock.who', '?')} on "
-                       f"{current.get('mlops.lock.host', '?')} (pid "
-                       f"{current.get('mlops.lock.pid', '?')}) since "
-                       f"{current.get('mlops.lock.since', '?')}")
-                raise DiagnosticError([Diagnostic(
-                    f"environment {self.env}", code="locked",
-                    message=f"another apply holds the lock of environment '{self.env}': {who}",
-                    hint=f"wait for it (--lock-timeout SECONDS), or if it died: "
-                         f"mlops-gitops force-unlock --env {self.env}")])
-            time.sleep(1.0)
-
-    def __exit__(self, *exc_info) -> None:
-        if self.held:
-            self.registry.release_lock(self.name)
-            self.held = False
 
 
 def _audit(registry, change: Change, env: str, who: str, commit: str | None, when: str) -> None:
@@ -133,23 +69,79 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None) ->
     _audit(registry, change, env, who, commit, when)
 
 
-def apply_plan(plan: Plan, registry, commit: str | None,
-               progress: Callable[[str], None] = lambda message: None) -> ApplyResult:
-    """Apply a plan against the registry as it is now; refuse it if the registry moved on."""
-    live = read_live_state(registry, plan.project)
-    if live.fingerprint() != plan.live_fingerprint:
+def _steering(change: Change) -> tuple:
+    return change.key, change.action, json.dumps(change.after, sort_keys=True)
+
+
+def _says(change: Change | None) -> str:
+    if change is None:
+        return "nothing"
+    if change.kind == "alias" and change.after and "version" in change.after:
+        return f"{change.action} (version {change.after['version']})"
+    if change.after is not None:
+        return f"{change.action} ({json.dumps(change.after, sort_keys=True)})"
+    return change.action
+
+
+def plan_differences(saved: Plan, fresh: Plan) -> list[str]:
+    """How a saved plan differs from the plan the specs and the registry give now, in what
+    steers apply (key, action, after); empty when they agree."""
+    if [_steering(c) for c in saved.changes] == [_steering(c) for c in fresh.changes]:
+        return []
+    old = {c.key: c for c in saved.changes}
+    new = {c.key: c for c in fresh.changes}
+    found = [f"change {key}: plan says {_says(old.get(key))}, the specs and registry say "
+             f"{_says(new.get(key))}" for key in sorted(old.keys() | new.keys())
+             if key not in old or key not in new or _steering(old[key]) != _steering(new[key])]
+    return found or ["the plan's changes are duplicated or out of order"]
+
+
+def check_saved_plan(plan: Plan, fresh: Plan) -> None:
+    """Refuse a plan made for another project, environment or commit, or edited by hand."""
+    where = f"plan for {plan.env}"
+    remake = f"make a new plan: mlops-gitops plan --env {fresh.env} --out FILE"
+    if plan.project != fresh.project or plan.env != fresh.env:
         raise DiagnosticError([Diagnostic(
-            f"plan for {plan.env}", code="stale-plan",
+            where, code="plan", message=f"the plan is for project '{plan.project}', environment "
+            f"'{plan.env}', not project '{fresh.project}', environment '{fresh.env}'",
+            hint=remake)])
+    if plan.git_commit != fresh.git_commit:
+        raise DiagnosticError([Diagnostic(
+            where, code="plan", message=f"the plan was made at commit {plan.git_commit or 'none'}"
+            f", the checkout is at {fresh.git_commit or 'none'}",
+            hint=f"check out the plan's commit, or {remake}")])
+    if plan.live_fingerprint != fresh.live_fingerprint:
+        raise DiagnosticError([Diagnostic(
+            where, code="stale-plan",
             message="the plan is stale: the registry changed since it was made",
             hint=f"make a new plan: mlops-gitops plan --env {plan.env}")])
+    differences = plan_differences(plan, fresh)
+    if differences:
+        raise DiagnosticError([Diagnostic(
+            where, code="plan-mismatch", message=f"the plan does not match the specs and the "
+            f"registry: {difference}", hint=f"a saved plan cannot be edited; {remake}")
+            for difference in differences])
+
+
+def apply_plan(plan: Plan, registry, commit: str | None,
+               progress: Callable[[str], None] = lambda message: None, *,
+               desired: DesiredState,
+               after_change: Callable[[int], None] = lambda number: None) -> ApplyResult:
+    """Apply a plan against the registry as it is now. The plan is recomputed from ``desired``
+    (the specs as checked out at ``commit``) and the live state, gates included, and refused
+    unless it is exactly what was saved: a plan is never trusted, only checked."""
+    live = read_live_state(registry, desired.project)
+    fresh = make_plan(desired, live, commit, plan.prune)
+    check_saved_plan(plan, fresh)
     who, applied = actor(), []
-    pending = [c for c in plan.changes if c.action in (CREATE, UPDATE, DELETE)]
+    pending = fresh.pending  # the recomputed changes: before and reason are not the file's
     for index, change in enumerate(pending):
         try:
             progress(f"{change.action} {change.key}")
-            execute(registry, change, plan.env, who, commit)
+            execute(registry, change, fresh.env, who, fresh.git_commit)
         except DiagnosticError as exc:
-            return ApplyResult(plan.env, tuple(applied), tuple(pending[index:]),
-                               tuple(plan.unresolved), exc.diagnostics[0].message)
+            return ApplyResult(fresh.env, tuple(applied), tuple(pending[index:]),
+                               tuple(fresh.unresolved), exc.diagnostics[0].message)
         applied.append(change)
-    return ApplyResult(plan.env, tuple(applied), (), tuple(plan.unresolved))
+        after_change(len(applied))
+    return ApplyResult(fresh.env, tuple(applied), (), tuple(fresh.unresolved))

@@ -138,12 +138,16 @@ def _alias_change(desired: DesiredModel, live: LiveState, env: str) -> Change:
                       f"no ready version has fingerprint {desired.fingerprint[:12]}: run "
                       f"'mlops-gitops train {desired.spec_name}'")
     after = {"version": version.version}
-    problems = gate_problems(desired, live, version) if current != version.version else []
+    recorded = env_tag(env, "promoted_at") in version.tags
+    # Every alias change passes the gates, a repair of a missing promotion record too (an alias
+    # moved by hand must not be certified by apply).
+    problems = gate_problems(desired, live, version) \
+        if current != version.version or not recorded else []
     if problems:
         return Change(key, BLOCKED, before, after,
                       f"gate '{env}' of policy '{desired.policy}': {'; '.join(problems)}")
     if current == version.version:
-        if env_tag(env, "promoted_at") not in version.tags:
+        if not recorded:
             return Change(key, UPDATE, before, after, "promotion record missing on the version")
         return Change(key, NOOP, before, after, why)
     return Change(key, CREATE if current is None else UPDATE, before, after, why)

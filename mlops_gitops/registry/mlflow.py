@@ -17,7 +17,12 @@ from typing import Any
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
-from mlops_gitops.tracking import Tracking, apply_client_defaults, unreachable
+from mlops_gitops.tracking import (
+    Tracking,
+    apply_client_defaults,
+    check_sqlite_store,
+    unreachable,
+)
 
 PAGE_MODELS = 1000
 PAGE_VERSIONS = 10_000
@@ -42,6 +47,7 @@ class MlflowRegistry:
 
         self.tracking = tracking
         self._mlflow = mlflow
+        check_sqlite_store(tracking, must_exist=False)
         if tracking.sqlite_path is not None:
             tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         with self.errors(f"opening the tracking location '{tracking.uri}'"):
@@ -181,15 +187,28 @@ class MlflowRegistry:
                     raise
             return dict(self.client.get_registered_model(name).tags)
 
-    def release_lock(self, name: str) -> None:
+    def release_lock(self, name: str, tag: str, value: str) -> bool:
+        """Delete the lock only while its tag ``tag`` is ``value`` (read, compare, delete);
+        False when it is gone or belongs to another holder."""
         from mlflow.exceptions import MlflowException
 
+        gone = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
         with self.errors(f"releasing the lock {name}"):
+            try:
+                current = self.client.get_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code in gone:
+                    return False
+                raise
+            if (current.tags or {}).get(tag) != value:
+                return False
             try:
                 self.client.delete_registered_model(name)
             except MlflowException as exc:
-                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
+                if exc.error_code in gone:
+                    return False
+                raise
+            return True
 
     def set_version_tags(self, name: str, number: int, tags: dict[str, str]) -> None:
         with self.errors(f"tagging {name}/{number}"):

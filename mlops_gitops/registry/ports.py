@@ -55,7 +55,9 @@ class RegistryWriter(Protocol):
     def acquire_lock(self, name: str, holder: dict[str, str]) -> dict[str, str] | None:
         """Take the named lock atomically; returns the current holder when it is taken."""
 
-    def release_lock(self, name: str) -> None: ...
+    def release_lock(self, name: str, tag: str, value: str) -> bool:
+        """Delete the named lock only while its tag ``tag`` has ``value`` (read, compare,
+        delete); False when it is gone or held by another."""
 
     def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None: ...
 

@@ -105,8 +105,11 @@ def _spec_paths(project: Project) -> list[str]:
 
 
 def collect_changes(project: Project, base: str) -> tuple[Changes | None, str]:
+    from mlops_gitops.gitref import checked_revision
+
     root = project.root
-    merge_base = (_git(root, "merge-base", base, "HEAD") or "").strip()
+    base = checked_revision(base, "--base")
+    merge_base = (_git(root, "merge-base", "--end-of-options", base, "HEAD") or "").strip()
     if not merge_base:
         return None, f"cannot find the merge base of '{base}' and HEAD (is '{base}' fetched?)"
     datasets = [i for i in project.loaded if i.kind == "Dataset"]

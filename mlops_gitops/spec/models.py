@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -26,12 +27,34 @@ from mlops_gitops.spec import catalog
 
 API_VERSION = "mlops-gitops/v1"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+REGISTRY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Label keys become registry tag keys (mlops.label.KEY), which MLflow refuses when they would
+# resolve to another name as a path: segments that start with a letter or digit (so never '.' or
+# '..'), separated by single '/', none at either end; '..' anywhere is refused below too.
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
+PATTERN_MESSAGES = {
+    NAME_PATTERN: "names use lowercase letters, digits and '-' (a DNS label)",
+    REGISTRY_NAME_PATTERN: "registry names use letters, digits, '.', '_' and '-', starting with "
+                           "a letter or digit",
+    LABEL_KEY_PATTERN: "label keys are segments of letters, digits, '.', '_' and '-' (each "
+                       "starting with a letter or digit) separated by single '/', with no '/' "
+                       "at either end",
+}
+
+
+def _no_dot_dot(value: str) -> str:
+    if ".." in value:
+        raise ValueError(f"label key {value!r} contains '..': the registry would read it as a "
+                         "path")
+    return value
+
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-RegistryName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                                                max_length=200)]
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-                                            max_length=100)]
+RegistryName = Annotated[str, StringConstraints(pattern=REGISTRY_NAME_PATTERN, max_length=200)]
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=100),
+                     AfterValidator(_no_dot_dot)]
 Scalar = bool | int | float | str | None
 ParamValue = Scalar | list[Scalar]
 
@@ -65,7 +88,8 @@ class Metadata(Strict):
     name: Name = Field(description="Unique name of this object within its kind (DNS label).")
     owner: str | None = Field(None, description="Team or person accountable for it.")
     description: str | None = None
-    labels: dict[LabelKey, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, str] = Field(default_factory=dict, json_schema_extra={
+        "propertyNames": {"pattern": LABEL_KEY_PATTERN, "maxLength": 100}})
 
 
 def _repo_relative(value: str) -> str:

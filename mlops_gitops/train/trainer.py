@@ -80,10 +80,10 @@ def data_md5(root: Path, dataset: LoadedSpec) -> str:
 def check_working_copy(root: Path, target: TrainingTarget) -> None:
     """A working file that differs from its DVC version would be trained and recorded under
     the wrong data version: refuse it."""
-    from mlops_gitops.data.versioning import untracked_change
+    from mlops_gitops.data.versioning import data_path, untracked_change
 
     relative = target.dataset.spec.spec.path
-    path = root / relative
+    path = data_path(root, relative, target.dataset.file)
     if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != target.data_md5:
         raise DiagnosticError([untracked_change(relative, target.dataset.file)])
 
@@ -219,8 +219,12 @@ def _run_tags(meta: dict) -> dict[str, str]:
     }
 
 
+TRAIN_LOCK_TIMEOUT_S = 600.0  # another train of the same fingerprint logging its model
+
+
 def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
-                registry_factory=None, progress: Progress = lambda message: None) -> TrainResult:
+                registry_factory=None, progress: Progress = lambda message: None,
+                before_register: Callable[[], None] = lambda: None) -> TrainResult:
     started = time.perf_counter()
     tracking = tracking_for(project)
     registry_factory = registry_factory or _mlflow_registry
@@ -251,7 +255,32 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
             "choose another registered_model (or model_prefix), or tag it "
             f"mlops.managed=true and mlops.project={project.name} to adopt it",
             code="foreign-model")])
-    progress(f"{model.name}: logging the run and the model to {tracking.uri}")
+    before_register()
+    from mlops_gitops.reconcile.lock import Lock, train_lock_name
+
+    # Two trains of one fingerprint at once: the second to get here finds the first's version.
+    with Lock(registry, project.name, "", TRAIN_LOCK_TIMEOUT_S,
+              resource=train_lock_name(target.registered_name, target.fingerprint)):
+        found = None if force else registry.find_version(target.registered_name,
+                                                         target.fingerprint)
+        if found is not None:
+            progress(f"{model.name}: fingerprint {target.fingerprint[:12]} was registered "
+                     f"meanwhile as {target.registered_name}/{found.version}")
+            return TrainResult(model.name, target.registered_name, target.fingerprint,
+                               found.version, "cached", seconds=time.perf_counter() - started)
+        progress(f"{model.name}: logging the run and the model to {tracking.uri}")
+        number, run_id = _register(registry, project, target, pipeline, metrics, split, meta)
+    progress(f"{model.name}: registered {target.registered_name}/{number}")
+    return TrainResult(model.name, target.registered_name, target.fingerprint, number,
+                       "trained", run_id, metrics, split.test_hash,
+                       time.perf_counter() - started)
+
+
+def _register(registry, project: Project, target: TrainingTarget, pipeline, metrics, split,
+              meta: dict) -> tuple[int, str]:
+    """Log the run with the model and register it as a ready version: (number, run id)."""
+    model, spec = target.model, target.model.spec
+    owned = owned_model_tags(project.name, spec)
     registry.ensure_model(target.registered_name, spec.metadata.description or "", owned)
     features = split.test[spec.spec.features]
     run_id, model_uri, model_id = registry.log_training(
@@ -269,10 +298,7 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
         except DiagnosticError:
             pass  # never marked ready, so never used: the next train registers a new one
         raise
-    progress(f"{model.name}: registered {target.registered_name}/{number}")
-    return TrainResult(model.name, target.registered_name, target.fingerprint, number,
-                       "trained", run_id, metrics, split.test_hash,
-                       time.perf_counter() - started)
+    return number, run_id
 
 
 def _mlflow_registry(tracking: Tracking):

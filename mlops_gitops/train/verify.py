@@ -54,11 +54,11 @@ def _recorded_frame(root: Path, meta: dict, dataset_spec):
     """The exact data the version was trained on: the working file if its md5 matches, else the
     file at the recorded git commit through DVC."""
 
-    from mlops_gitops.data.versioning import read_at_revision
+    from mlops_gitops.data.versioning import data_path, read_at_revision
 
     dataset = meta["dataset"]
     path, md5 = dataset["path"], dataset["md5"]
-    local = root / path
+    local = data_path(root, path, f"{path} (recorded in the version's lineage)")
     if local.is_file() and hashlib.md5(local.read_bytes()).hexdigest() == md5:
         return _parse(local.read_bytes(), dataset_spec, path), "working tree"
     commit = meta["git"]["commit"]

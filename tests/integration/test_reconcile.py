@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,25 @@ def test_stale_plan_is_refused(server_repo, mlflow_server, tmp_path):
     assert aliases(mlflow_server, names(server_repo)[1]) == {"dev": 1}
 
 
+def test_hand_edited_saved_plan_cannot_pass_a_gate(server_repo, mlflow_server, tmp_path):
+    ok(server_repo, "train")
+    saved = tmp_path / "prod.json"
+    planned = cli(server_repo, "plan", "--env", "prod", "--out", str(saved))
+    assert planned.returncode == 1 and "x alias" in planned.stdout  # blocked by the gates
+    data = json.loads(saved.read_text())
+    for change in data["changes"]:
+        if change["action"] == "blocked":
+            change["action"] = "create"
+    saved.write_text(json.dumps(data))
+    result = cli(server_repo, "apply", "--env", "prod", str(saved))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Apply complete" not in result.stdout and "Traceback" not in result.stderr
+    iris, diabetes = names(server_repo)
+    assert (f"change alias/{iris}@prod: plan says create (version 1), the specs and registry "
+            "say blocked (version 1)") in result.stderr
+    assert aliases(mlflow_server, iris) == {} and aliases(mlflow_server, diabetes) == {}
+
+
 def test_two_applies_at_once_are_serialized_by_the_lock(server_repo, mlflow_server):
     from mlops_gitops.reconcile.apply import Lock
     from mlops_gitops.registry.mlflow import MlflowRegistry
@@ -197,7 +217,8 @@ def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path):
             if len(seen) == 2:  # the first change is done: the server goes away
                 stop(server)
 
-        result = apply_plan(plan, registry, "c0ffee", progress)
+        result = apply_plan(plan, registry, "c0ffee", progress,
+                            desired=desired_state(project, "dev"))
         assert not result.ok
         assert "cannot reach the MLflow tracking server" in result.error
         assert len(result.applied) == 1 and len(result.not_applied) == 1
@@ -230,10 +251,58 @@ def test_killed_apply_leaves_a_lock_and_the_next_apply_converges(server_repo, ml
     process.wait(10)
     locked = cli(server_repo, "apply", "--env", "dev", "--auto-approve")
     assert locked.returncode == 1 and "holds the lock" in locked.stderr
-    ok(server_repo, "force-unlock", "--env", "dev")
+    lock_id = re.search(r"lock id ([0-9a-f]+)", locked.stderr).group(1)
+    wrong = cli(server_repo, "force-unlock", "--env", "dev", "0" * 16)
+    assert wrong.returncode == 1 and f"lock id {lock_id}" in wrong.stderr
+    released = json.loads(ok(server_repo, "force-unlock", "--env", "dev", lock_id,
+                             "--format", "json").stdout)
+    assert released["released"] and released["id"] == lock_id
+    assert released["pid"] == str(process.pid) and released["host"] and released["since"]
+    assert released["holder"] and "token" not in json.dumps(released)
     ok(server_repo, "apply", "--env", "dev", "--auto-approve")
     assert aliases(mlflow_server, iris) == {"dev": 1}
     assert aliases(mlflow_server, diabetes) == {"dev": 1}
     assert cli(server_repo, "plan", "--env", "dev", "--detailed-exitcode").returncode == 0
     untouched = c.get_registered_model("not-managed-" + project_name(server_repo))
     assert untouched.aliases == {} and untouched.tags == {}
+
+
+def lock_exists(uri, repo) -> bool:
+    from mlops_gitops.reconcile.lock import lock_name
+
+    found = client(uri).search_registered_models(f"name = '{lock_name(project_name(repo), 'dev')}'")
+    return bool(found)
+
+
+def test_sigterm_during_apply_releases_the_lock_and_a_rerun_converges(server_repo, mlflow_server,
+                                                                       tmp_path):
+    ok(server_repo, "train")
+    marker = tmp_path / "paused"
+    env = {**clean_env(), "MLOPS_GITOPS_TEST_PAUSE_AFTER_CHANGE": "1",
+           "MLOPS_GITOPS_TEST_PAUSE_MARKER": str(marker)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_gitops", "apply", "--env", "dev", "--auto-approve"],
+        cwd=server_repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # apply blocks after its first change, then writes this
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "apply never reached its pause"
+            time.sleep(0.05)
+        assert lock_exists(mlflow_server, server_repo)
+        process.send_signal(signal.SIGTERM)  # what a CI cancel sends
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 143, out + err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not lock_exists(mlflow_server, server_repo)  # released on the way out
+    iris, diabetes = names(server_repo)
+    assert len(aliases(mlflow_server, iris)) + len(aliases(mlflow_server, diabetes)) == 1
+    rerun = ok(server_repo, "apply", "--env", "dev", "--auto-approve")
+    assert "Apply complete! 1 change(s)" in rerun.stdout
+    assert aliases(mlflow_server, iris) == {"dev": 1}
+    assert aliases(mlflow_server, diabetes) == {"dev": 1}
+    assert cli(server_repo, "plan", "--env", "dev", "--detailed-exitcode").returncode == 0

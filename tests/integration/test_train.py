@@ -203,3 +203,35 @@ def test_train_never_takes_over_another_projects_model(server_repo, mlflow_serve
     model = client.get_registered_model(name)
     assert model.tags["mlops.project"] == "other-team"
     assert client.search_model_versions(f"name = '{name}'") == []
+
+
+def test_two_concurrent_trains_of_one_fingerprint_register_one_version(server_repo, mlflow_server,
+                                                                       tmp_path):
+    import subprocess
+
+    from mlflow import MlflowClient
+
+    from tests.integration.conftest import clean_env
+
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()  # both trains pass their "already registered?" check, fit, then wait here
+    env = {**clean_env(), "MLOPS_GITOPS_TEST_TRAIN_BARRIER": f"{barrier}:2"}
+    command = [sys.executable, "-m", "mlops_gitops", "train", "iris-classifier", "--format",
+               "json"]
+    processes = [subprocess.Popen(command, cwd=server_repo, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert len(list(barrier.iterdir())) == 2  # both really raced for the registration
+    results = [json.loads(out)[0] for out, _ in outputs]
+    assert sorted(r["status"] for r in results) == ["cached", "trained"]
+    assert results[0]["version"] == results[1]["version"]
+    name = results[0]["registered_name"]
+    versions = MlflowClient(mlflow_server, mlflow_server).search_model_versions(
+        f"name = '{name}'")
+    assert [v.version for v in versions] == [str(results[0]["version"])]
+    from mlops_gitops.reconcile.lock import LOCK_PREFIX
+
+    leftovers = MlflowClient(mlflow_server, mlflow_server).search_registered_models(
+        f"name LIKE '{LOCK_PREFIX}.train.{name}%'")
+    assert leftovers == []

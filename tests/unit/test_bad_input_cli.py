@@ -136,3 +136,48 @@ def test_data_that_differs_from_its_dvc_version(project):
     assert trained.returncode == 1
     assert "differs from the version recorded" in trained.stderr
     assert path.is_file()
+
+
+def cli_with(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run([sys.executable, "-m", "mlops_gitops", *args], cwd=cwd,
+                            env={**base, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
+                            capture_output=True, text=True)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "internal error" not in result.stderr
+    return result
+
+
+@pytest.fixture
+def with_data(tmp_path) -> Path:
+    """A project whose data files exist (the golden base project)."""
+    root = tmp_path / "with-data"
+    shutil.copytree(REPO / "tests" / "golden" / "base", root)
+    return root
+
+
+@pytest.mark.parametrize("command", [["status"], ["plan", "--env", "dev"]])
+def test_mistyped_sqlite_store_is_an_error_not_an_empty_registry(with_data, tmp_path, command):
+    project = with_data
+    typo = tmp_path / "typo" / "mlflow.db"  # neither the folder nor the file exist
+    result = cli_with(project, {"MLFLOW_TRACKING_URI": f"sqlite:///{typo}"}, *command)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"the SQLite tracking store '{typo}' does not exist" in result.stderr
+    assert "MLFLOW_TRACKING_URI" in result.stderr
+    assert not typo.parent.exists()
+    (tmp_path / "typo").mkdir()  # the folder exists, the file does not
+    result = cli_with(project, {"MLFLOW_TRACKING_URI": f"sqlite:///{typo}"}, *command)
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    assert not typo.exists()
+
+
+def test_corrupt_sqlite_store_is_one_clear_message(with_data):
+    project = with_data
+    store = project / ".mlops" / "mlflow.db"
+    store.parent.mkdir()
+    store.write_bytes(b"\x00garbage, not a database\xff" * 40)
+    result = cli_with(project, {}, "status")
+    assert result.returncode == 1
+    assert f"{store}: error: the tracking store '{store}' is not a SQLite database" in \
+        result.stderr
+    assert "1 error(s)" in result.stderr

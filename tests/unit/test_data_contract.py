@@ -61,6 +61,10 @@ BAD = [
     ("unexpected column", "a,b,c,flag,z\n1,2,x,true,0\n2,3,y,true,0\n3,4,x,true,0\n4,5,y,true,0\n",
      "columns", "unexpected column(s): z", None),
     ("not utf-8", b"a,b,c,flag\n1,2,\xff\xfe,true\n", "encoding", "not valid UTF-8", None),
+    ("infinite float", GOOD.replace("2,3,y", "inf,3,y"), "finite",
+     "column 'a': 1 value(s) are not finite (inf or -inf) (e.g. line 3: inf)", 3),
+    ("infinite int", GOOD.replace("3,4,x", "3,-inf,x").replace("4,5,y", "4,Infinity,y"),
+     "finite", "column 'b': 2 value(s) are not finite", 4),
     ("rare stratum", GOOD.replace("4,5,y", "4,5,x").replace("2,3,y", "2,3,x") + "5,6,y,true\n",
      "split", "fewer than 2 rows", None),
 ]

@@ -15,6 +15,7 @@ from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
 from mlops_gitops.reconcile.desired import desired_state
 from mlops_gitops.reconcile.live import read_live_state
+from mlops_gitops.reconcile.lock import force_unlock, lock_name
 from mlops_gitops.reconcile.plan import Plan
 from mlops_gitops.reconcile.status import environment_status, worst_health
 from mlops_gitops.registry.ports import RegisteredModel
@@ -56,20 +57,25 @@ def plan_for(project, registry, env="dev", prune=False) -> Plan:
                      prune)
 
 
+def apply(project, plan, registry):
+    """apply_plan with the desired state of the project the plan was made from."""
+    return apply_plan(plan, registry, COMMIT, desired=desired_state(project, plan.env))
+
+
 def test_apply_converges_and_second_apply_is_a_noop(project, registry):
     plan = plan_for(project, registry)
     assert [c.key for c in plan.pending] == ["alias/diabetes-regressor@dev",
                                             "alias/iris-classifier@dev"]
-    result = apply_plan(plan, registry, COMMIT)
+    result = apply(project, plan, registry)
     assert result.ok and len(result.applied) == 2
     assert registry.models["iris-classifier"].aliases == {"dev": 1}
     again = plan_for(project, registry)
     assert not again.has_changes
-    assert apply_plan(again, registry, COMMIT).applied == ()
+    assert apply(project, again, registry).applied == ()
 
 
 def test_promotion_record_and_audit_trail(project, registry):
-    apply_plan(plan_for(project, registry), registry, COMMIT)
+    apply(project, plan_for(project, registry), registry)
     tags = registry.versions[("iris-classifier", 1)].tags
     assert tags["mlops.env.dev.commit"] == COMMIT and tags["mlops.env.dev.by"] == "alice"
     assert tags["mlops.env.dev.promoted_at"].endswith("Z")
@@ -82,7 +88,7 @@ def test_promotion_record_and_audit_trail(project, registry):
 
 
 def test_unmanaged_models_are_never_touched(project, registry):
-    apply_plan(plan_for(project, registry, prune=True), registry, COMMIT)
+    apply(project, plan_for(project, registry, prune=True), registry)
     assert not [c for c in registry.calls if "not-ours" in c or "other-project" in c]
     assert registry.models["not-ours"].aliases == {"dev": 9}
     assert registry.models["other-project"].aliases == {"dev": 2}
@@ -92,7 +98,7 @@ def test_stale_plan_is_refused(project, registry):
     plan = plan_for(project, registry)
     registry.set_alias("iris-classifier", "dev", 1)  # someone changed the registry meanwhile
     with pytest.raises(DiagnosticError, match="the plan is stale"):
-        apply_plan(plan, registry, COMMIT)
+        apply(project, plan, registry)
 
 
 def test_saved_plan_round_trips(project, registry):
@@ -102,39 +108,39 @@ def test_saved_plan_round_trips(project, registry):
 
 def test_failure_mid_apply_stops_reports_and_next_apply_converges(project, registry):
     registry.fail_after_writes = 3  # alias + record + audit of the first change, then down
-    result = apply_plan(plan_for(project, registry), registry, COMMIT)
+    result = apply(project, plan_for(project, registry), registry)
     assert not result.ok and "cannot reach the registry" in result.error
     assert [c.key for c in result.applied] == ["alias/diabetes-regressor@dev"]
     assert [c.key for c in result.not_applied] == ["alias/iris-classifier@dev"]
     registry.fail_after_writes = None
     retry = plan_for(project, registry)
     assert [c.key for c in retry.pending] == ["alias/iris-classifier@dev"]
-    assert apply_plan(retry, registry, COMMIT).ok
+    assert apply(project, retry, registry).ok
     assert not plan_for(project, registry).has_changes
 
 
 def test_crash_between_alias_and_record_is_repaired(project, registry):
     registry.fail_after_writes = 1  # the alias is set, the promotion record is not
-    apply_plan(plan_for(project, registry), registry, COMMIT)
+    apply(project, plan_for(project, registry), registry)
     assert registry.models["diabetes-regressor"].aliases == {"dev": 1}
     registry.fail_after_writes = None
     repair = plan_for(project, registry)
     [change] = [c for c in repair.pending if c.model == "diabetes-regressor"]
     assert change.reason == "promotion record missing on the version"
-    apply_plan(repair, registry, COMMIT)
+    apply(project, repair, registry)
     assert "mlops.env.dev.promoted_at" in registry.versions[("diabetes-regressor", 1)].tags
     assert not plan_for(project, registry).has_changes
 
 
 def test_hand_edit_is_drift_and_apply_heals_it(project, registry):
-    apply_plan(plan_for(project, registry), registry, COMMIT)
+    apply(project, plan_for(project, registry), registry)
     registry.add_version("iris-classifier", 2, "some-other-fingerprint")
     registry.set_alias("iris-classifier", "dev", 2)  # moved by hand in the MLflow UI
     rows = {r.model: r for r in environment_status(desired_state(project, "dev"),
                                                    read_live_state(registry, "example"))}
     assert rows["iris-classifier"].sync == "OutOfSync"
     assert "points at version 2; the specs want 1" in rows["iris-classifier"].reason
-    apply_plan(plan_for(project, registry), registry, COMMIT)
+    apply(project, plan_for(project, registry), registry)
     assert registry.models["iris-classifier"].aliases["dev"] == 1
     rows = environment_status(desired_state(project, "dev"), read_live_state(registry, "example"))
     assert {r.sync for r in rows} == {"Synced"} and worst_health(rows) == "Healthy"
@@ -149,21 +155,21 @@ def test_prune_only_when_asked(project, registry):
     smaller = load_project(project.root)
     without = plan_for(smaller, registry)
     assert [c.action for c in without.changes if c.model == "diabetes-regressor"][-1] == "orphan"
-    apply_plan(without, registry, COMMIT)
+    apply(smaller, without, registry)
     assert "dev" in registry.models["diabetes-regressor"].aliases
-    apply_plan(plan_for(smaller, registry, prune=True), registry, COMMIT)
+    apply(smaller, plan_for(smaller, registry, prune=True), registry)
     assert "dev" not in registry.models["diabetes-regressor"].aliases
 
 
 def test_degraded_version_is_reported(project, registry):
-    apply_plan(plan_for(project, registry), registry, COMMIT)
+    apply(project, plan_for(project, registry), registry)
     registry.set_version_tags("iris-classifier", 1, {"mlops.health.dev": "degraded"})
     rows = environment_status(desired_state(project, "dev"), read_live_state(registry, "example"))
     assert worst_health(rows) == "Degraded"
 
 
 def test_lock_names_the_holder_and_is_released(registry):
-    with Lock(registry, "example", "dev"):
+    with Lock(registry, "example", "dev") as held:
         with pytest.raises(DiagnosticError) as raised:
             with Lock(registry, "example", "dev"):
                 pass
@@ -171,6 +177,8 @@ def test_lock_names_the_holder_and_is_released(registry):
         assert "another apply holds the lock of environment 'dev'" in message
         assert "alice" in message and "pid" in message
         assert "force-unlock --env dev" in raised.value.diagnostics[0].hint
+        assert f"lock id {held.id}" in message
+        assert raised.value.diagnostics[0].hint.endswith(f"--env dev {held.id}")
         with Lock(registry, "example", "test"):  # other environments are independent
             pass
     with Lock(registry, "example", "dev"):
@@ -196,7 +204,7 @@ def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     assert {c.action for c in blocked.changes if c.kind == "alias"} == {"blocked"}
     test_before_dev = plan_for(project, registry, env="test")
     assert {c.action for c in test_before_dev.changes if c.kind == "alias"} == {"blocked"}
-    apply_plan(plan_for(project, registry, env="dev"), registry, COMMIT)
+    apply(project, plan_for(project, registry, env="dev"), registry)
     # Promoted to dev is not enough: healthy_in needs a deploy whose smoke test passed there.
     promoted_only = plan_for(project, registry, env="test")
     assert {c.action for c in promoted_only.changes if c.kind == "alias"} == {"blocked"}
@@ -209,7 +217,7 @@ def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
                for c in smoke_failed.changes if c.kind == "alias")
     for name in ("iris-classifier", "diabetes-regressor"):
         record_health(registry, "dev", (served(name, 1),), "healthy", "b:2", COMMIT)
-    apply_plan(plan_for(project, registry, env="test"), registry, COMMIT)
+    apply(project, plan_for(project, registry, env="test"), registry)
     assert registry.models["iris-classifier"].aliases == {"dev": 1, "test": 1}
     not_blessed = plan_for(project, registry, env="prod")
     assert {c.action for c in not_blessed.changes if c.kind == "alias"} == {"blocked"}
@@ -222,3 +230,159 @@ def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
         registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})
     ready = plan_for(project, registry, env="prod")
     assert [c.action for c in ready.changes if c.kind == "alias"] == ["create", "create"]
+
+
+def edited(plan: Plan, key: str, **fields) -> Plan:
+    """The plan with one change edited by hand (what an attacker does to a saved plan.json)."""
+    data = json.loads(plan.to_json())
+    for change in data["changes"]:
+        if change["key"] == key:
+            change.update(fields)
+    return Plan.from_json(json.dumps(data))
+
+
+def test_hand_edited_plan_cannot_bypass_a_gate(project, registry):
+    saved = plan_for(project, registry, env="prod")
+    key = "alias/iris-classifier@prod"
+    assert {c.key: c.action for c in saved.changes}[key] == "blocked"
+    attack = edited(saved, key, action="create", reason="trust me")
+    with pytest.raises(DiagnosticError) as raised:
+        apply(project, attack, registry)
+    [problem] = raised.value.diagnostics
+    assert problem.code == "plan-mismatch"
+    assert (f"change {key}: plan says create (version 1), the specs and registry say blocked "
+            "(version 1)") in problem.message
+    assert "plan --env prod" in problem.hint
+    assert "prod" not in registry.models["iris-classifier"].aliases
+
+
+def test_hand_edited_version_or_extra_change_is_refused(project, registry):
+    registry.add_version("iris-classifier", 2, "not-the-spec")
+    saved = plan_for(project, registry)
+    wrong_version = edited(saved, "alias/iris-classifier@dev", after={"version": 2})
+    with pytest.raises(DiagnosticError, match="plan says create \\(version 2\\), the specs and "
+                                              "registry say create \\(version 1\\)"):
+        apply(project, wrong_version, registry)
+    data = json.loads(saved.to_json())
+    data["changes"].append({"key": "alias/iris-classifier@prod", "action": "create",
+                            "before": None, "after": {"version": 2}, "reason": ""})
+    with pytest.raises(DiagnosticError, match="change alias/iris-classifier@prod: plan says "
+                                              "create \\(version 2\\), the specs and registry "
+                                              "say nothing"):
+        apply(project, Plan.from_json(json.dumps(data)), registry)
+    duplicated = json.loads(saved.to_json())
+    duplicated["changes"].append(duplicated["changes"][-1])
+    with pytest.raises(DiagnosticError, match="duplicated or out of order"):
+        apply(project, Plan.from_json(json.dumps(duplicated)), registry)
+    assert registry.models["iris-classifier"].aliases == {}
+
+
+def test_plan_of_another_commit_or_project_is_refused(project, registry):
+    saved = plan_for(project, registry)
+    with pytest.raises(DiagnosticError, match=f"made at commit {COMMIT}, the checkout is at "
+                                              "f00d"):
+        apply_plan(saved, registry, "f00d", desired=desired_state(project, "dev"))
+    data = json.loads(saved.to_json())
+    data["project"] = "other"
+    with pytest.raises(DiagnosticError, match="the plan is for project 'other'"):
+        apply(project, Plan.from_json(json.dumps(data)), registry)
+    assert registry.models["iris-classifier"].aliases == {}
+
+
+def test_saved_reason_never_reaches_the_audit_trail(project, registry):
+    saved = edited(plan_for(project, registry), "alias/iris-classifier@dev",
+                   reason="approved by the CTO", before={"version": 7})
+    assert apply(project, saved, registry).ok
+    [audit] = [json.loads(v) for k, v in registry.models["iris-classifier"].tags.items()
+               if k.startswith("mlops.audit.dev.")]
+    assert audit["reason"].startswith("trained from the current spec")
+    assert audit["before"] is None and audit["commit"] == COMMIT
+
+
+def test_alias_moved_by_hand_is_not_certified_by_a_record_repair(project, registry):
+    registry.set_alias("iris-classifier", "prod", 1)  # by hand, past the gates
+    plan = plan_for(project, registry, env="prod")
+    [change] = [c for c in plan.changes if c.key == "alias/iris-classifier@prod"]
+    assert change.action == "blocked" and "not blessed" in change.reason
+    apply(project, plan, registry)
+    assert "mlops.env.prod.promoted_at" not in registry.versions[("iris-classifier", 1)].tags
+
+
+LOCK = lock_name("example", "dev")
+
+
+def test_a_force_unlocked_holder_never_releases_the_next_holders_lock(registry):
+    first = Lock(registry, "example", "dev").__enter__()  # A holds the lock and hangs
+    force_unlock(registry, "example", "dev", first.id)
+    second = Lock(registry, "example", "dev").__enter__()  # B takes it
+    first.__exit__(None, None, None)  # A finishes at last
+    assert registry.models[LOCK].tags["mlops.lock.id"] == second.id  # B's lock is still there
+    with pytest.raises(DiagnosticError, match="another apply holds the lock"):
+        Lock(registry, "example", "dev").__enter__()
+    second.__exit__(None, None, None)
+    assert LOCK not in registry.models
+
+
+def test_force_unlock_needs_the_current_lock_id(registry):
+    with pytest.raises(DiagnosticError, match="environment 'dev' has no apply lock"):
+        force_unlock(registry, "example", "dev", "abc")
+    held = Lock(registry, "example", "dev").__enter__()
+    with pytest.raises(DiagnosticError) as raised:
+        force_unlock(registry, "example", "dev", None)
+    assert "environment 'dev' is locked by alice on" in raised.value.diagnostics[0].message
+    assert raised.value.diagnostics[0].hint.endswith(f"force-unlock --env dev {held.id}")
+    with pytest.raises(DiagnosticError) as raised:
+        force_unlock(registry, "example", "dev", "not-" + held.id)
+    assert f"lock id 'not-{held.id}' is not the current lock" in \
+        raised.value.diagnostics[0].message
+    assert "held by alice on" in raised.value.diagnostics[0].message
+    assert LOCK in registry.models
+    info = force_unlock(registry, "example", "dev", held.id)
+    assert (info.id, info.holder) == (held.id, "alice") and info.pid.isdigit()
+    assert "token" not in json.dumps(info.to_dict()) and held.token not in str(info)
+    assert LOCK not in registry.models
+
+
+def test_a_failed_lock_release_never_masks_the_original_error(registry):
+    from mlops_gitops.diagnostics import Diagnostic
+
+    lock = Lock(registry, "example", "dev")
+    with pytest.raises(DiagnosticError) as raised:
+        with lock:
+            registry.fail_after_writes = 0  # the server goes down
+            raise DiagnosticError([Diagnostic("x", message="the original problem")])
+    first, second = raised.value.diagnostics
+    assert first.message == "the original problem"
+    assert second.code == "lock-release" and "could not be released" in second.message
+    assert second.hint.endswith(f"force-unlock --env dev {lock.id}")
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        with Lock(registry, "other", "dev"):
+            raise KeyboardInterrupt
+    assert "could not be released" in interrupted.value.__notes__[0]
+
+
+def test_a_failed_lock_release_after_success_is_an_error(registry):
+    lock = Lock(registry, "example", "dev")
+    with pytest.raises(DiagnosticError, match="could not be released"):
+        with lock:
+            registry.fail_after_writes = 0
+
+
+def test_a_train_lock_names_itself_not_an_environment(registry):
+    from mlops_gitops.reconcile.lock import train_lock_name
+
+    name = train_lock_name("iris-classifier", "f" * 64)
+    with Lock(registry, "example", "", resource=name):
+        with pytest.raises(DiagnosticError) as raised:
+            with Lock(registry, "example", "", resource=name):
+                pass
+        [problem] = raised.value.diagnostics
+        assert f"another train holds the lock '{name}'" in problem.message
+        assert "force-unlock" not in problem.hint and name in problem.hint
+    assert name not in registry.models
+    with pytest.raises(DiagnosticError) as raised:
+        with Lock(registry, "example", "", resource=name):
+            registry.fail_after_writes = 0  # the server goes down before the release
+    [problem] = raised.value.diagnostics
+    assert f"the lock of '{name}' could not be released" in problem.message
+    assert "force-unlock" not in problem.hint
