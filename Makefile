@@ -19,13 +19,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 data: setup
 	$(PY) -m mlops_gitops.examples
 
-# The lifecycle, then the dev service: deployed, asked for predictions, its status shown.
-demo: data
-	$(VENV)/bin/mlops-gitops run
-	$(VENV)/bin/mlops-gitops deploy --env dev
-	$(PY) -m mlops_gitops.examples predict dev
-	$(VENV)/bin/mlops-gitops status --env dev
-	@echo "The dev service keeps running on http://127.0.0.1:3001 (stop it: $(VENV)/bin/mlops-gitops undeploy --env dev)"
+# The GitOps story on a copy of the example project in a scratch repository (.mlops/demo/):
+# pull requests, deploys through dev/test/prod, a refused model, a rollback.
+demo: setup
+	$(PY) -m mlops_gitops.demo
 
 test: setup
 	$(PY) -m pytest

@@ -70,42 +70,6 @@ def prepare_example_data(root: Path) -> list[str]:
     return messages
 
 
-def demo_predictions(root: Path, env: str, rows: int = 3) -> list[str]:
-    """Send a few test-split rows of each served model to the environment's running service
-    (what ``make demo`` shows after deploying) and describe the answers."""
-    import json
-    import urllib.request
-
-    from mlops_gitops.deploy.local import LocalTarget
-    from mlops_gitops.deploy.smoke import smoke_requests
-    from mlops_gitops.serving.bento import bentoml_home, read_manifest
-    from mlops_gitops.spec.project import load_project
-
-    project = load_project(root)
-    target = LocalTarget(root, bentoml_home(root))
-    health = target.health(env)
-    if health.url is None or health.bento_tag is None:
-        raise SystemExit(f"environment '{env}' is not deployed: {health.detail}")
-    manifest = read_manifest(bentoml_home(root), health.bento_tag)
-    out = []
-    for body in smoke_requests(project, manifest, rows):
-        request = urllib.request.Request(f"{health.url}/predict", method="POST",
-                                         data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answer = json.loads(response.read())
-        out.append(f"POST {health.url}/predict {json.dumps(body)[:90]}...")
-        out.append(f"  -> {answer['model']} version {answer['version']}: "
-                   f"{answer['predictions']}")
-    return out
-
-
 if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] == ["predict"]:
-        lines = demo_predictions(Path.cwd(), sys.argv[2] if len(sys.argv) > 2 else "dev")
-    else:
-        lines = prepare_example_data(Path.cwd())
-    for line in lines:
+    for line in prepare_example_data(Path.cwd()):
         print(line)

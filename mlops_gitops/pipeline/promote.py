@@ -173,7 +173,7 @@ def describe(source: str, target: str, head: str, base: str, moves: list[Move],
         for m in moves:
             after = "needs training" if m.proposed is None else str(m.proposed)
             now = "none" if m.current is None else str(m.current)
-            mark = " (unchanged)" if m.current == m.proposed else ""
+            mark = " (unchanged)" if m.proposed is not None and m.current == m.proposed else ""
             lines.append(f"| {m.model} | {now} | {after}{mark} | {m.tests or '-'} | "
                          f"{m.verdict or '-'} | {m.health or '-'} |")
     lines += [f"> {note}" for note in notes]
