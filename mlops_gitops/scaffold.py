@@ -130,8 +130,15 @@ class DvcSetup:
         return {"status": self.status, "remote": self.remote, "detail": self.detail}
 
 
-def _dvc(target: Path, *args: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], target)
+def _dvc(target: Path, *commands: list[str]) -> subprocess.CompletedProcess:
+    """Run DVC commands one after the other in one interpreter (DVC takes a second to import);
+    stop at the first that fails."""
+    code = ("import sys\nfrom dvc.cli import main\n"
+            f"for args in {commands!r}:\n"
+            "    code = main(args)\n"
+            "    if code:\n"
+            "        sys.exit(code)\n")
+    return _run([sys.executable, "-c", code], target)
 
 
 def setup_dvc(target: Path, remote: str | None) -> DvcSetup:
@@ -142,21 +149,22 @@ def setup_dvc(target: Path, remote: str | None) -> DvcSetup:
     top = git_toplevel(target)
     if top is None:
         return DvcSetup("skipped", detail="not a git repository (DVC needs one)")
+    url = remote or DEFAULT_DVC_REMOTE
+    add = ["remote", "add", "--default", "storage", url]
     if not (target / ".dvc").is_dir():
-        extra = [] if top == target.resolve() else ["--subdir"]
-        result = _dvc(target, "init", "--quiet", *extra)
+        init = ["init", "--quiet"] + ([] if top == target.resolve() else ["--subdir"])
+        result = _dvc(target, init, ["config", "core.analytics", "false"], add)
         if result.returncode != 0:
-            raise _failed("dvc init", result)
-        _dvc(target, "config", "core.analytics", "false")
-    current = _dvc(target, "remote", "default")
+            raise _failed("dvc init (and its remote)", result)
+        return DvcSetup("created", "storage", url)
+    current = _dvc(target, ["remote", "default"])
     if current.returncode == 0 and current.stdout.strip():
-        name = current.stdout.strip()
+        name = current.stdout.strip().splitlines()[-1]
         detail = "default remote already set"
         if remote is not None:
             detail += f"; to use {remote}: dvc remote add -d -f {name} {remote}"
         return DvcSetup("kept", name, detail)
-    url = remote or DEFAULT_DVC_REMOTE
-    result = _dvc(target, "remote", "add", "--default", "storage", url)
+    result = _dvc(target, add)
     if result.returncode != 0:
         raise _failed("dvc remote add", result)
     return DvcSetup("created", "storage", url)

@@ -178,3 +178,29 @@ def test_init_branches_creates_missing_environment_branches_and_never_moves_one(
     assert again.returncode == 0, again.output
     assert json.loads(again.stdout)["branches"] == {"env/dev": "kept", "env/test": "kept",
                                                     "env/prod": "kept"}
+
+
+def test_requirement_line_for_urls_and_requirements():
+    from mlops_gitops.diagnostics import DiagnosticError
+    from mlops_gitops.scaffold import requirement_line
+
+    url = "git+https://github.com/acme/mlops-gitops@v0.1.0"
+    assert requirement_line(url) == f"mlops-gitops @ {url}"
+    assert requirement_line(f"mlops-gitops @ {url}") == f"mlops-gitops @ {url}"
+    assert requirement_line("mlops-gitops==0.2.0") == "mlops-gitops==0.2.0"
+    for bad in ("", "  ", f"{url}\n--index-url https://evil.example"):
+        with pytest.raises(DiagnosticError):
+            requirement_line(bad)
+
+
+def test_init_in_a_subfolder_of_a_repository_uses_a_dvc_subdir(scaffolded, tmp_path):
+    outer = tmp_path / "mono"
+    (outer / "ml" / "data").mkdir(parents=True)
+    _git(outer, "init", "-q")
+    shutil.copy2(scaffolded[0] / "data" / "iris.csv", outer / "ml" / "data" / "iris.csv")
+    result = run_cli("init", "ml", "--format", "json", cwd=outer)
+    assert result.returncode == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["git"] == "kept" and report["dvc"]["status"] == "created"
+    assert not (outer / "ml" / ".git").exists()
+    assert (outer / "ml" / ".dvc" / "config").is_file() and not (outer / ".dvc").exists()
