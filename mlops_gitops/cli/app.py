@@ -211,18 +211,36 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from mlops_gitops.scaffold import scaffold
+    from mlops_gitops.scaffold import create_branches, ensure_git, scaffold, setup_dvc
 
-    result = scaffold(args.directory)
+    target = args.directory
+    result = scaffold(target, source=args.source)
+    git = ensure_git(target)
+    dvc = setup_dvc(target, args.dvc_remote)
+    branches = create_branches(target) if args.branches else {}
     if args.format == "json":
-        print(json.dumps({"created": result.created, "kept": result.kept}, indent=2))
+        print(json.dumps({"created": result.created, "kept": result.kept, "git": git,
+                          "dvc": dvc.to_dict(), "branches": branches}, indent=2))
         return 0
     for name in result.created:
-        print(f"created {args.directory / name}")
+        print(f"created {target / name}")
     for name in result.kept:
-        print(f"kept    {args.directory / name} (already there)")
-    print(f"next: cd {args.directory} && git init && dvc init && dvc add data/iris.csv && "
-          "mlops-gitops run")
+        print(f"kept    {target / name} (already there)")
+    if git == "created":
+        print(f"git     initialized a repository in {target}")
+    elif git == "missing":
+        print("git     not installed: no repository, no DVC remote")
+    if dvc.status == "created":
+        print(f"dvc     default remote '{dvc.remote}' -> {dvc.detail}")
+    elif dvc.status == "kept":
+        print(f"dvc     kept remote '{dvc.remote}' ({dvc.detail})")
+    else:
+        print(f"dvc     skipped: {dvc.detail}")
+    for branch, status in branches.items():
+        print(f"branch  {branch} " + ("at HEAD" if status == "created" else "(already there)"))
+    if not args.branches:
+        print(f"next: cd {target} && git add -A && git commit -m 'mlops-gitops scaffold' && "
+              "mlops-gitops init --branches && mlops-gitops run")
     return 0
 
 
@@ -283,9 +301,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --out: exit 1 if the files in DIR are missing or stale")
 
     init = command("init", cmd_init, "Scaffold a GitOps repository: example specs, schemas, "
-                   "data, pre-commit hook.")
+                   "data, workflows, pre-commit hook; git and a DVC remote; with --branches, "
+                   "the environment branches.")
     init.add_argument("directory", nargs="?", type=Path, default=Path("."), metavar="DIR",
                       help="folder of the new repository (default: .)")
+    from mlops_gitops.scaffold import DEFAULT_DVC_REMOTE, DEFAULT_SOURCE
+
+    init.add_argument("--source", default=DEFAULT_SOURCE, metavar="URL",
+                      help="where CI installs mlops-gitops from, written into requirements.txt: "
+                           "a pip URL pinned to a tag or commit, or a requirement "
+                           f"(default: {DEFAULT_SOURCE})")
+    init.add_argument("--dvc-remote", default=None, metavar="URL",
+                      help="the DVC default remote (s3://..., gs://..., a folder); CI must be "
+                           f"able to reach it (default: the local folder {DEFAULT_DVC_REMOTE}). "
+                           "Runs 'dvc init' first if needed; an existing default is kept")
+    init.add_argument("--branches", action="store_true",
+                      help="create the environments' branches (env/dev, env/test, env/prod) at "
+                           "HEAD when missing; needs a commit, never moves an existing branch")
 
     data = commands.add_parser("data", help="Data versioning and the data-contract gate.",
                                description="Data versioning and the data-contract gate.")

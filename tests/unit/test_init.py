@@ -85,3 +85,122 @@ def test_init_into_a_folder_with_own_config_keeps_it(scaffolded, tmp_path):
     assert "kept    repo/mlops-gitops.yaml (already there)" in result.stdout
     assert (root / "mlops-gitops.yaml").read_text(encoding="utf-8") == own
     assert run_cli("lint", cwd=root).returncode == 0
+
+
+def _git(root, *args):
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                          cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_init_pins_the_ci_install_source(scaffolded, tmp_path):
+    from mlops_gitops import __version__
+    from mlops_gitops.scaffold import DEFAULT_SOURCE
+
+    root, result = scaffolded
+    lines = (root / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[-1] == f"mlops-gitops @ {DEFAULT_SOURCE}"
+    assert DEFAULT_SOURCE.endswith(f"@v{__version__}")
+
+    (tmp_path / "mine" / "data").mkdir(parents=True)
+    shutil.copy2(root / "data" / "iris.csv", tmp_path / "mine" / "data" / "iris.csv")
+    url = "git+https://git.example.com/ml/mlops-gitops@3f2c1d0"
+    mine = run_cli("init", "mine", "--source", url, cwd=tmp_path)
+    assert mine.returncode == 0, mine.output
+    assert (tmp_path / "mine" / "requirements.txt").read_text().splitlines()[-1] == \
+        f"mlops-gitops @ {url}"
+    again = run_cli("init", "mine", "--source", "mlops-gitops==9.9", cwd=tmp_path)
+    assert again.returncode == 0  # an existing requirements.txt is kept
+    assert url in (tmp_path / "mine" / "requirements.txt").read_text()
+
+
+def test_init_makes_a_git_repository_with_a_dvc_remote(scaffolded, tmp_path):
+    root, result = scaffolded
+    assert (root / ".git").is_dir()
+    assert "dvc     default remote 'storage' -> .mlops/dvc-remote" in result.stdout
+    config = (root / ".dvc" / "config").read_text(encoding="utf-8")
+    assert "remote = storage" in config and "url = ../.mlops/dvc-remote" in config
+
+    copy = _copy(scaffolded, tmp_path)
+    again = run_cli("init", "repo", "--dvc-remote", "s3://bucket/dvc", "--format", "json",
+                    cwd=tmp_path)
+    assert again.returncode == 0, again.output
+    dvc = json.loads(again.stdout)["dvc"]
+    assert dvc["status"] == "kept" and "dvc remote add -d -f storage s3://bucket/dvc" in \
+        dvc["detail"]
+    assert (copy / ".dvc" / "config").read_text(encoding="utf-8") == config
+
+
+def test_init_dvc_remote_is_configurable(scaffolded, tmp_path):
+    root = tmp_path / "other"
+    (root / "data").mkdir(parents=True)
+    shutil.copy2(scaffolded[0] / "data" / "iris.csv", root / "data" / "iris.csv")
+    remote = tmp_path / "shared-remote"
+    result = run_cli("init", "other", "--dvc-remote", str(remote), "--format", "json",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.output
+    assert json.loads(result.stdout)["dvc"] == {"status": "created", "remote": "storage",
+                                                "detail": str(remote)}
+    config = (root / ".dvc" / "config").read_text(encoding="utf-8")
+    assert "remote = storage" in config and "shared-remote" in config
+
+
+def test_init_branches_needs_a_commit(scaffolded, tmp_path):
+    root = _copy(scaffolded, tmp_path)
+    result = run_cli("init", "--branches", cwd=root)
+    assert result.returncode == 1
+    assert "needs a commit" in result.stderr and "commit the scaffold first" in result.stderr
+    assert _git(root, "branch", "--list") == ""
+
+
+def test_init_branches_creates_missing_environment_branches_and_never_moves_one(scaffolded,
+                                                                                tmp_path):
+    root = _copy(scaffolded, tmp_path)
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "scaffold")
+    first = _git(root, "rev-parse", "HEAD")
+    _git(root, "branch", "env/test", first)
+    (root / "README.md").write_text("later\n", encoding="utf-8")
+    _git(root, "add", "README.md")
+    _git(root, "commit", "-q", "-m", "later")
+    head = _git(root, "rev-parse", "HEAD")
+
+    result = run_cli("init", "--branches", cwd=root)
+    assert result.returncode == 0, result.output
+    assert "branch  env/dev at HEAD" in result.stdout
+    assert "branch  env/test (already there)" in result.stdout
+    assert _git(root, "rev-parse", "env/dev") == head
+    assert _git(root, "rev-parse", "env/prod") == head
+    assert _git(root, "rev-parse", "env/test") == first  # never moved
+
+    again = run_cli("init", "--branches", "--format", "json", cwd=root)
+    assert again.returncode == 0, again.output
+    assert json.loads(again.stdout)["branches"] == {"env/dev": "kept", "env/test": "kept",
+                                                    "env/prod": "kept"}
+
+
+def test_requirement_line_for_urls_and_requirements():
+    from mlops_gitops.diagnostics import DiagnosticError
+    from mlops_gitops.scaffold import requirement_line
+
+    url = "git+https://github.com/acme/mlops-gitops@v0.1.0"
+    assert requirement_line(url) == f"mlops-gitops @ {url}"
+    assert requirement_line(f"mlops-gitops @ {url}") == f"mlops-gitops @ {url}"
+    assert requirement_line("mlops-gitops==0.2.0") == "mlops-gitops==0.2.0"
+    for bad in ("", "  ", f"{url}\n--index-url https://evil.example"):
+        with pytest.raises(DiagnosticError):
+            requirement_line(bad)
+
+
+def test_init_in_a_subfolder_of_a_repository_uses_a_dvc_subdir(scaffolded, tmp_path):
+    outer = tmp_path / "mono"
+    (outer / "ml" / "data").mkdir(parents=True)
+    _git(outer, "init", "-q")
+    shutil.copy2(scaffolded[0] / "data" / "iris.csv", outer / "ml" / "data" / "iris.csv")
+    result = run_cli("init", "ml", "--format", "json", cwd=outer)
+    assert result.returncode == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["git"] == "kept" and report["dvc"]["status"] == "created"
+    assert not (outer / "ml" / ".git").exists()
+    assert (outer / "ml" / ".dvc" / "config").is_file() and not (outer / ".dvc").exists()
