@@ -153,6 +153,18 @@ def test_pull_request_to_prod_refusal_and_rollback(tmp_path_factory, mlflow_serv
         history = cli(repo, "status", "--env", "prod", "--format", "json")
         assert {r["live_version"] for r in json.loads(history.stdout)
                 if r["model"] == MODEL} == {1}
+
+        # Two deploys of one environment never overlap: the second names the holder.
+        from mlops_gitops.reconcile.apply import Lock
+        from mlops_gitops.registry.mlflow import MlflowRegistry
+        from mlops_gitops.tracking import resolve_tracking
+
+        registry = MlflowRegistry(resolve_tracking(repo, mlflow_server))
+        with Lock(registry, "gitops", "prod") as held:
+            busy = cli(repo, "ci", "deploy", "--env", "prod", "--lock-timeout", "1")
+        assert busy.returncode == 1 and "[FAIL] registry" in busy.stdout
+        assert f"lock id {held.id}" in busy.stdout
+        assert served_version(ports["prod"]) == "1"
     finally:
         for env in ENVS:
             cli(repo, "undeploy", "--env", env)
