@@ -60,8 +60,14 @@ class Story:
         start = time.monotonic()
         print(f"\n$ mlops-gitops {' '.join(args)}    # {title}", flush=True)
         done = self.sh(sys.executable, "-m", "mlops_gitops", *args, expect=expect)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
-        for line in lines or done.stdout.splitlines()[:6]:
+        lines, failing = [], False
+        for line in done.stdout.splitlines():
+            if line.startswith("["):
+                failing = line.startswith("[FAIL]")
+                lines.append(line)
+            elif failing and line.strip():
+                lines.append(line)  # why a step refused
+        for line in lines or done.stdout.splitlines()[:12]:
             print(f"  {line}")
         outcome = "ok" if done.returncode == 0 else f"refused (exit {done.returncode}), as expected"
         print(f"  -> {outcome} in {time.monotonic() - start:.1f} s; serving: {self.serving()}",

@@ -111,7 +111,7 @@ def ci_promote(root: Path, source: str, target: str, open_pr: bool = False,
                 raise _error(f"{lower.spec.branch} does not merge cleanly into "
                              f"{higher.spec.branch}: {merged.stdout.strip()[:300]}",
                              "resolve the conflict in a pull request by hand")
-            moves, notes = _moves(tree, target, source)
+            moves, notes = _moves(project, tree, target, source)
         finally:
             _git(root, "worktree", "remove", "--force", str(tree), check=False)
     description = describe(source, target, lower.spec.branch, higher.spec.branch, moves, notes)
@@ -128,8 +128,10 @@ def ci_promote(root: Path, source: str, target: str, open_pr: bool = False,
     return promotion
 
 
-def _moves(tree: Path, target: str, source: str) -> tuple[list[Move], list[str]]:
-    """What the merged specs serve in ``target`` against what the registry serves there."""
+def _moves(checkout, tree: Path, target: str, source: str) -> tuple[list[Move], list[str]]:
+    """What the merged specs (in ``tree``) serve in ``target`` against what the registry
+    serves there (the registry of the ``checkout`` this runs in: the embedded store lives
+    there, not in the temporary tree)."""
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.diff import health_tag, target_version
     from mlops_gitops.reconcile.live import read_live_state
@@ -141,10 +143,9 @@ def _moves(tree: Path, target: str, source: str) -> tuple[list[Move], list[str]]
     project = load_project(tree)
     notes: list[str] = []
     try:
-        tracking = tracking_for(project)
-        if tracking.sqlite_path is not None and tree in tracking.sqlite_path.parents:
-            return [], ["the registry is the embedded store of a checkout: versions are "
-                        "resolved by the deploy of each environment"]
+        tracking = tracking_for(checkout)
+        if tracking.sqlite_path is not None and not tracking.sqlite_path.exists():
+            return [], ["nothing is registered yet: versions are resolved by each deploy"]
         check_reachable(tracking)
         live = read_live_state(registry_reader(tracking), project.name)
         desired = desired_state(project, target)
