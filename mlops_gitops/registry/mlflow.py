@@ -287,14 +287,18 @@ class MlflowRegistry:
                 artifact_uri=f"models:/{name}/{number}", dst_path=str(folder)))
 
     def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
-        """A version's fitted model and the size in bytes of its model artifact files."""
+        """A version's fitted model and the size in bytes of its model artifact files; the
+        file's types are checked against the allow-listed catalog before it is loaded."""
         import tempfile
+
+        from mlops_gitops.model_files import check_model_files, load_checked
 
         with tempfile.TemporaryDirectory() as folder:
             local = self.download_version(name, number, Path(folder))
             size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+            files = check_model_files(local, f"model version {name}/{number}")
             with self.errors(f"loading {name}/{number}"):
-                return self._mlflow.sklearn.load_model(str(local)), size
+                return load_checked(files), size
 
     def run_json_or_none(self, run_id: str, path: str) -> dict | None:
         """A JSON artifact of a run, or None when the run has no such artifact."""
