@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -144,6 +145,27 @@ def test_hand_edit_is_drift_and_apply_heals_it(project, registry):
     assert registry.models["iris-classifier"].aliases["dev"] == 1
     rows = environment_status(desired_state(project, "dev"), read_live_state(registry, "example"))
     assert {r.sync for r in rows} == {"Synced"} and worst_health(rows) == "Healthy"
+
+
+def test_status_never_says_synced_while_plan_has_changes(project, registry):
+    apply(project, plan_for(project, registry), registry)
+    version = registry.versions[("iris-classifier", 1)]  # the record deleted by hand
+    registry.versions[("iris-classifier", 1)] = dataclasses.replace(version, tags={
+        k: v for k, v in version.tags.items() if k != "mlops.env.dev.promoted_at"})
+    model = project.root / "specs" / "models" / "diabetes-regressor.yaml"
+    model.write_text(model.read_text().replace("owner: ml-team", "owner: data-team"))
+    changed = load_project(project.root)
+    plan = plan_for(changed, registry)
+    assert {c.model for c in plan.pending} == {"iris-classifier", "diabetes-regressor"}
+    rows = {r.model: r for r in environment_status(desired_state(changed, "dev"),
+                                                   read_live_state(registry, "example"))}
+    assert rows["iris-classifier"].sync == "OutOfSync"
+    assert "promotion record missing" in rows["iris-classifier"].reason
+    assert rows["diabetes-regressor"].sync == "OutOfSync"
+    assert "owner/labels changed" in rows["diabetes-regressor"].reason
+    apply(changed, plan_for(changed, registry), registry)
+    rows = environment_status(desired_state(changed, "dev"), read_live_state(registry, "example"))
+    assert {r.sync for r in rows} == {"Synced"}
 
 
 def test_prune_only_when_asked(project, registry):
