@@ -221,6 +221,15 @@ def served(name: str, version: int):
     return ServedVersion(name, name, version, "f" * 64, None)
 
 
+def verdict(project, policy: str, champion: str) -> dict[str, str]:
+    """The tags compare records with a blessed verdict."""
+    from mlops_gitops.verdict import policy_digest
+
+    return {"mlops.verdict": "blessed", "mlops.verdict.policy": policy,
+            "mlops.verdict.policy_digest": policy_digest(project.policies[policy].spec),
+            "mlops.verdict.champion": champion, "mlops.verdict.alias": "prod"}
+
+
 def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     blocked = plan_for(project, registry, env="prod")
     assert {c.action for c in blocked.changes if c.kind == "alias"} == {"blocked"}
@@ -249,7 +258,19 @@ def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     for name in ("iris-classifier", "diabetes-regressor"):
         record_health(registry, "test", (served(name, 1),), "healthy", "b:3", COMMIT)
     for name in ("iris-classifier", "diabetes-regressor"):
-        registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})
+        registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})  # a bare, forged tag
+    forged = plan_for(project, registry, env="prod")
+    assert all("stale: the policy changed" in c.reason for c in forged.changes
+               if c.kind == "alias")
+    for name, policy in (("iris-classifier", "classification"),
+                         ("diabetes-regressor", "regression")):
+        registry.set_version_tags(name, 1, verdict(project, policy, champion="3"))
+    moved = plan_for(project, registry, env="prod")
+    assert all("the champion moved since this verdict (then version 3, now none)" in c.reason
+               for c in moved.changes if c.kind == "alias")
+    for name, policy in (("iris-classifier", "classification"),
+                         ("diabetes-regressor", "regression")):
+        registry.set_version_tags(name, 1, verdict(project, policy, champion="none"))
     ready = plan_for(project, registry, env="prod")
     assert [c.action for c in ready.changes if c.kind == "alias"] == ["create", "create"]
 
