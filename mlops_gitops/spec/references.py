@@ -105,9 +105,16 @@ def check_references(loaded: list[LoadedSpec],
                                               f"also used by {branches[env.spec.branch].file}",
                                               code="duplicate"))
         branches.setdefault(env.spec.branch, env)
+        gated = env.spec.spec.promotes_from
         for i, served in enumerate(env.spec.spec.models):
             if served.name not in models:
                 missing(env, ("spec", "models", i, "name"), "Model", served.name, models)
+            elif gated and models[served.name].spec.spec.policy is None:
+                diagnostics.append(env.diagnostic(
+                    ("spec", "models", i, "name"), f"model '{served.name}' has no policy, but "
+                    f"environment '{env.name}' is gated (it promotes from '{gated}')",
+                    f"give the model a PromotionPolicy (spec.policy in "
+                    f"{models[served.name].file}) whose gates say what '{env.name}' requires"))
     order_problems = _promotion_order(environments, broken)
     diagnostics += order_problems
     if not order_problems:

@@ -66,6 +66,16 @@ def test_a_gate_that_can_never_pass(project):
     assert "gate 'test' requires health in 'prod'" in result.stdout
 
 
+def test_a_model_without_policy_in_a_gated_environment_is_a_lint_error(project):
+    edit(project / "specs/models/iris-classifier.yaml", "  policy: classification\n", "")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "environments/test.yaml:" in result.stdout
+    assert "model 'iris-classifier' has no policy, but environment 'test' is gated " \
+        "(it promotes from 'dev')" in result.stdout
+    assert "environments/dev.yaml:" not in result.stdout  # dev promotes from nowhere
+
+
 @pytest.mark.parametrize("field,value", [("registered_model", "a/b"), ("labels", "{'a?b': x}")])
 def test_registry_names_are_checked_by_lint(project, field, value):
     edit(project / "specs/models/iris-classifier.yaml", "  dataset: iris\n",
