@@ -82,23 +82,36 @@ def dvc_reason(result: subprocess.CompletedProcess) -> str:
 
 
 def default_remote(root: Path) -> str | None:
-    """The URL of the default DVC remote (None when there is none)."""
-    for line in run_dvc(root, "remote", "list").stdout.splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and "(default)" in fields[2:]:
-            return fields[1]
-    return None
+    """The URL of the default DVC remote as the repository's own config files say (``.dvc/config``
+    and ``.dvc/config.local``); a relative local path is made absolute. None when there is none."""
+    from configobj import ConfigObj, ConfigObjError  # DVC's own config reader
+
+    merged: dict = {}
+    for name in ("config", "config.local"):
+        path = root / ".dvc" / name
+        try:
+            sections = ConfigObj(str(path), encoding="utf-8") if path.is_file() else {}
+        except (ConfigObjError, OSError):
+            return None
+        for section, values in sections.items():
+            merged.setdefault(section.replace("'", "").replace('"', ""), {}).update(values)
+    remote = merged.get("core", {}).get("remote")
+    url = merged.get(f"remote {remote}", {}).get("url") if remote else None
+    if not url:
+        return None
+    if "://" in url and not url.startswith("file://"):
+        return url
+    return str((root / ".dvc" / url.removeprefix("file://")).resolve())  # absolute stays absolute
 
 
 def _missing_local_remote(root: Path, relative: str, spec_file: str) -> Diagnostic | None:
     """A diagnostic when the default remote is a local folder that does not exist (yet)."""
     url = default_remote(root)
-    if url is None or ("://" in url and not url.startswith("file://")):
+    if url is None or "://" in url:
         return None
-    folder = root.resolve() / ".dvc" / url.removeprefix("file://")  # absolute stays absolute
+    folder = Path(url)
     if folder.exists():
         return None
-    folder = folder.resolve()
     shown = folder.relative_to(root.resolve()) if folder.is_relative_to(root.resolve()) else folder
     return Diagnostic(
         spec_file or relative, path="spec.path", code="dvc-remote-missing",
