@@ -22,10 +22,15 @@ CLIENT_DEFAULTS = {
 }
 
 
+# SQLAlchemy databases MLflow can track in: with no server in front, MLflow writes their
+# artifacts to ./mlruns in whatever folder a command runs from.
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "oracle")
+
+
 @dataclass(frozen=True)
 class Tracking:
     uri: str
-    artifact_location: str | None = None  # set for the embedded store only
+    artifact_location: str | None = None  # set for SQLite stores only
 
     @property
     def is_http(self) -> bool:
@@ -34,21 +39,56 @@ class Tracking:
     @property
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite:///"
-        return Path(self.uri[len(prefix):]) if self.uri.startswith(prefix) else None
+        if not self.uri.startswith(prefix):
+            return None
+        return Path(self.uri[len(prefix):].split("?", 1)[0])
+
+
+def _scheme(uri: str) -> str:
+    """``postgresql`` for ``postgresql+psycopg2://...``; '' for a plain path."""
+    head, sep, _ = uri.partition("://")
+    return head.split("+", 1)[0].lower() if sep else ""
+
+
+def _tracking_error(uri: str, from_env: bool, message: str, hint: str) -> DiagnosticError:
+    where = ("MLFLOW_TRACKING_URI", "") if from_env else ("mlops-gitops.yaml", "spec.tracking_uri")
+    return DiagnosticError([Diagnostic(where[0], path=where[1], code="tracking-uri",
+                                       message=f"tracking URI '{uri}': {message}", hint=hint)])
+
+
+def _sqlite(uri: str, base: Path, from_env: bool) -> Tracking:
+    """A SQLite store with an absolute database path and its artifacts beside the file."""
+    rest = uri.partition("://")[2]  # '/relative.db', '//absolute.db', '' (in memory)
+    path, _, query = rest[1:].partition("?") if rest.startswith("/") else ("", "", "")
+    if path in ("", ":memory:"):
+        raise _tracking_error(uri, from_env, "an in-memory SQLite store keeps nothing",
+                              "name a database file (sqlite:///path/to/mlflow.db), or unset it "
+                              "to use the embedded store under .mlops/")
+    database = (base / path).resolve()  # an absolute path stays as it is
+    artifacts = (database.parent / "artifacts").as_uri()
+    return Tracking(f"sqlite:///{database}" + (f"?{query}" if query else ""), artifacts)
 
 
 def resolve_tracking(root: Path, configured: str | None) -> Tracking:
-    """The tracking location; a relative SQLite path in the project config is relative to the
-    project root, and a SQLite store keeps its artifacts in ``artifacts/`` beside the file."""
+    """The tracking location. A SQLite store keeps its artifacts in ``artifacts/`` beside the
+    database file; a relative SQLite path is relative to the project root in the project config
+    and to the current folder in ``MLFLOW_TRACKING_URI`` (as MLflow reads it). Any other database
+    is refused: MLflow would write its artifacts to ./mlruns wherever a command runs."""
     root = root.resolve()
+    from_env = bool(os.environ.get("MLFLOW_TRACKING_URI"))
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     if not uri:
-        uri = f"sqlite:///{root / STATE_DIR / 'mlflow.db'}"
-    elif uri == configured and uri.startswith("sqlite:///") and not uri[10:].startswith("/"):
-        uri = f"sqlite:///{root / uri[10:]}"
-    if uri.startswith("sqlite:///"):
-        database = Path(uri[10:])
-        return Tracking(uri, (database.parent / "artifacts").as_uri())
+        return _sqlite(f"sqlite:///{root / STATE_DIR / 'mlflow.db'}", root, False)
+    scheme = _scheme(uri)
+    if scheme == "sqlite":
+        return _sqlite(uri, Path.cwd() if from_env else root, from_env)
+    if scheme in DATABASE_SCHEMES:
+        raise _tracking_error(
+            uri, from_env, "a database without a tracking server has no artifact store (MLflow "
+            "would write models to ./mlruns in the current folder)",
+            "run 'mlflow server --backend-store-uri URI --artifacts-destination STORE' and set "
+            "tracking_uri (or MLFLOW_TRACKING_URI) to its http:// address, or unset both to use "
+            "the embedded store under .mlops/")
     return Tracking(uri)
 
 

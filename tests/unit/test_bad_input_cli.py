@@ -136,3 +136,14 @@ def test_data_that_differs_from_its_dvc_version(project):
     assert trained.returncode == 1
     assert "differs from the version recorded" in trained.stderr
     assert path.is_file()
+
+
+def test_a_database_tracking_uri_without_a_server_is_refused(project):
+    edit(project / "mlops-gitops.yaml", "tracking_uri: null",
+         "tracking_uri: postgresql://mlflow@db.invalid/mlflow")
+    result = cli(project, "force-unlock", "--env", "dev")
+    assert result.returncode == 1
+    assert "mlops-gitops.yaml: error: tracking URI 'postgresql://mlflow@db.invalid/mlflow'" \
+        in result.stderr
+    assert "mlflow server" in result.stderr
+    assert not (project / "mlruns").exists()
