@@ -311,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DiagnosticError as exc:
-        print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
+        if getattr(args, "format", "text") == "github":  # annotations, read from stdout
+            print(RENDERERS["github"](exc.diagnostics))
+        else:
+            print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
