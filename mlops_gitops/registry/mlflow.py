@@ -16,6 +16,7 @@ from typing import Any
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.registry.relocate import relocate_store
 from mlops_gitops.tracking import Tracking, apply_client_defaults, unreachable
 
 PAGE_MODELS = 1000
@@ -43,6 +44,7 @@ class MlflowRegistry:
         self._mlflow = mlflow
         if tracking.sqlite_path is not None:
             tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            relocate_store(tracking)  # the project may have been moved or copied
         with self.errors(f"opening the tracking location '{tracking.uri}'"):
             mlflow.set_tracking_uri(tracking.uri)
             mlflow.set_registry_uri(tracking.uri)
