@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlops_gitops.diagnostics import Diagnostic, did_you_mean
-from mlops_gitops.spec.models import API_VERSION, KINDS, AnySpec, SpecError
+from mlops_gitops.spec.models import API_VERSION, KINDS, PATTERN_RULES, AnySpec, SpecError
 from mlops_gitops.spec.yamlread import MAX_FILE_BYTES, YamlDocument, read_yaml
 
 CONFIG_FILE = "mlops-gitops.yaml"
@@ -179,8 +179,8 @@ def _from_validation_error(exc: ValidationError, document: YamlDocument, fields_
 
 
 def _message(error: dict) -> str:
-    if error["type"] == "string_pattern_mismatch" and "a-z0-9" in error["ctx"]["pattern"]:
-        return "names use lowercase letters, digits and '-' (a DNS label)"
+    if error["type"] == "string_pattern_mismatch" and error["ctx"]["pattern"] in PATTERN_RULES:
+        return PATTERN_RULES[error["ctx"]["pattern"]]
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

@@ -26,12 +26,23 @@ from mlops_gitops.spec import catalog
 
 API_VERSION = "mlops-gitops/v1"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+REGISTRY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+PREFIX_PATTERN = r"^[A-Za-z0-9._-]*$"
+# what each pattern means, for error messages
+PATTERN_RULES = {
+    NAME_PATTERN: "names use lowercase letters, digits and '-' (a DNS label)",
+    REGISTRY_NAME_PATTERN: "registry names start with a letter or digit and use letters, digits, "
+                           "'.', '_' and '-'",
+    LABEL_KEY_PATTERN: "label keys start with a letter or digit and use letters, digits, '.', "
+                       "'_', '/' and '-'",
+    PREFIX_PATTERN: "a model prefix uses letters, digits, '.', '_' and '-'",
+}
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-RegistryName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                                                max_length=200)]
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-                                            max_length=100)]
+RegistryName = Annotated[str, StringConstraints(pattern=REGISTRY_NAME_PATTERN, max_length=200)]
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=100)]
 Scalar = bool | int | float | str | None
 ParamValue = Scalar | list[Scalar]
 
@@ -408,7 +419,7 @@ class EnvironmentSpec(Strict):
 class ProjectSpec(Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; MLFLOW_TRACKING_URI "
                                      "wins; default: SQLite under .mlops/.")
-    model_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$",
+    model_prefix: Annotated[str, StringConstraints(pattern=PREFIX_PATTERN,
                                                    max_length=100)] = Field(
         "", description="Prefix of every registered model name.")
 
