@@ -4,7 +4,9 @@ config's ``tracking_uri``, else the embedded default (SQLite and artifacts under
 from __future__ import annotations
 
 import base64
+import html
 import os
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -111,6 +113,31 @@ def unreachable(uri: str, detail: str) -> DiagnosticError:
         message=f"cannot reach the MLflow tracking server at {uri}: {detail}",
         hint="start it, or point MLFLOW_TRACKING_URI (or tracking_uri in mlops-gitops.yaml) at a "
              "running server; unset both to use the embedded SQLite store")])
+
+
+def excerpt(body: str, limit: int = 120) -> str:
+    """A short, one-line excerpt of a response body: an HTML page's title and text, not its
+    markup."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<(script|style|head)\b.*?</\1\s*>", " ", body, flags=re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(html.unescape(text).split())
+    if title:
+        heading = " ".join(html.unescape(title.group(1)).split())
+        text = text if text.startswith(heading) else f"{heading}: {text}".rstrip(": ")
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
+
+def not_mlflow(uri: str, what: str, status: int | None, body: str) -> DiagnosticError:
+    """The answer of something that is not an MLflow tracking server (an HTML page, a 404)."""
+    answer = f"HTTP {status}" if status else "a response that is not JSON"
+    shown = excerpt(body)
+    return DiagnosticError([Diagnostic(
+        uri, code="not-mlflow",
+        message=f"{what} failed: {answer} from {uri}" + (f" ({shown!r})" if shown else ""),
+        hint="is this an MLflow tracking server? point MLFLOW_TRACKING_URI (or tracking_uri in "
+             "mlops-gitops.yaml) at one (`mlflow server`), or unset both to use the embedded "
+             "SQLite store")])
 
 
 def check_reachable(tracking: Tracking, timeout: float = 5.0) -> None:
