@@ -8,13 +8,14 @@ export MLFLOW_DISABLE_TELEMETRY := true
 
 setup: $(VENV)/.installed
 
-# uv when it can be had (about ten times faster), else pip; `make setup INSTALLER=pip` forces pip.
+# uv when it can be had (about five times faster), else pip; `make setup INSTALLER=pip` forces pip.
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/setup-venv
 	sh scripts/setup-venv $(VENV)
 	touch $@
 
 # The example's DVC remote is a local folder (.mlops/dvc-remote) that a fresh clone lacks:
-# recreate the tracked files from scikit-learn's bundled data sets and push them there.
+# recreate the tracked files from scikit-learn's bundled data sets, put them in the DVC cache
+# and push them there (then `dvc status` and `dvc status --cloud` are clean).
 data: setup
 	$(PY) -m mlops_gitops.examples
 
