@@ -20,14 +20,14 @@ data: setup
 	$(PY) -m mlops_gitops.examples
 
 demo: data
-	$(VENV)/bin/mlops-gitops run
+	$(PY) -m mlops_gitops run
 
 test: setup
 	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check mlops_gitops tests benchmarks
-	$(VENV)/bin/mlops-gitops lint
+	$(PY) -m mlops_gitops lint
 
 bench: setup
 	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
