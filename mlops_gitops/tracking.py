@@ -118,6 +118,7 @@ def unreachable(uri: str, detail: str) -> DiagnosticError:
 def excerpt(body: str, limit: int = 120) -> str:
     """A short, one-line excerpt of a response body: an HTML page's title and text, not its
     markup."""
+    body = body[:20_000]  # the start of a page says what it is
     title = re.search(r"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
     text = re.sub(r"<(script|style|head)\b.*?</\1\s*>", " ", body, flags=re.IGNORECASE | re.DOTALL)
     text = re.sub(r"<[^>]*>", " ", text)
