@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -17,16 +18,22 @@ from typing import Any
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.registry.relocate import relocate_store
 from mlops_gitops.tracking import (
     Tracking,
     apply_client_defaults,
     check_sqlite_store,
+    not_mlflow,
     unreachable,
 )
 
 PAGE_MODELS = 1000
 PAGE_VERSIONS = 10_000
 MODEL_ARTIFACT = "model"
+# MLflow's message for an answer that is not MLflow's JSON (rest_utils.verify_rest_response)
+_NOT_MLFLOW = re.compile(r"API request to endpoint .*?(?:failed with error code (\d+) != \d+|"
+                         r"was successful but the response body was not in a valid JSON "
+                         r"format)\. Response body: '(.*)'$", re.DOTALL)
 
 
 def _pins(*packages: str) -> list[str]:
@@ -50,6 +57,7 @@ class MlflowRegistry:
         check_sqlite_store(tracking, must_exist=False)
         if tracking.sqlite_path is not None:
             tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            relocate_store(tracking)  # the project may have been moved or copied
         with self.errors(f"opening the tracking location '{tracking.uri}'"):
             mlflow.set_tracking_uri(tracking.uri)
             mlflow.set_registry_uri(tracking.uri)
@@ -64,6 +72,10 @@ class MlflowRegistry:
             yield
         except MlflowException as exc:
             text = str(exc.message if hasattr(exc, "message") else exc)
+            answer = _NOT_MLFLOW.search(text)
+            if answer:  # a web server that is not MLflow's: its status and a short excerpt
+                status = int(answer.group(1)) if answer.group(1) else None
+                raise not_mlflow(self.tracking.uri, action, status, answer.group(2)) from None
             if "Max retries exceeded" in text or "Connection refused" in text or \
                     "API request to" in text:
                 raise unreachable(self.tracking.uri, f"{action} failed after retries") from None

@@ -15,7 +15,7 @@ import urllib.request
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
-from mlops_gitops.tracking import Tracking, auth_headers, unreachable
+from mlops_gitops.tracking import Tracking, auth_headers, not_mlflow, unreachable
 
 PAGE_MODELS = 1000
 PAGE_VERSIONS = 100_000
@@ -47,7 +47,11 @@ class RestRegistryReader:
         request = urllib.request.Request(url, headers=auth_headers())
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.load(response)
+                body = response.read().decode("utf-8", "replace")
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
                 raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}") from None
@@ -55,7 +59,9 @@ class RestRegistryReader:
             try:
                 detail = json.loads(body)
             except ValueError:
-                detail = {"message": body[:200]}
+                raise not_mlflow(self.tracking.uri, endpoint, exc.code, body) from None
+            if not isinstance(detail, dict):
+                raise not_mlflow(self.tracking.uri, endpoint, exc.code, body) from None
             if detail.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
                 raise LookupError(detail.get("message", "")) from None
             raise DiagnosticError([Diagnostic(self.tracking.uri, code="registry",

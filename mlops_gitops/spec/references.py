@@ -31,7 +31,7 @@ def check_references(loaded: list[LoadedSpec],
                                               code="duplicate"))
 
     def missing(item: LoadedSpec, path: tuple, kind: str, name: str, known: dict) -> None:
-        if (kind, name) in broken:
+        if (kind, name) in broken or ("*", name) in broken:  # "*": a broken doc of any kind
             return
         hint = did_you_mean(name, known) or (f"defined: {', '.join(sorted(known))}" if known else
                                              f"no {kind} is defined")
@@ -205,7 +205,7 @@ def _promotion_order(environments: dict[str, LoadedSpec],
         if parent == name:
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"environment '{name}' promotes from itself"))
-        elif parent not in environments and ("Environment", parent) not in broken:
+        elif parent not in environments and not {("Environment", parent), ("*", parent)} & broken:
             hint = did_you_mean(parent, environments) or f"environments: {', '.join(environments)}"
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"unknown environment '{parent}' (gap in the "
