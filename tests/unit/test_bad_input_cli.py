@@ -206,9 +206,10 @@ def test_a_database_tracking_uri_without_a_server_is_refused(project):
 
 @pytest.mark.parametrize("old,new,rule", [
     ("  dataset: iris\n", "  dataset: iris\n  registered_model: a/b\n",
-     "registry names start with a letter or digit and use letters, digits, '.', '_' and '-'"),
+     "registry names use letters, digits, '.', '_' and '-', starting with a letter or digit"),
     ("labels: {team: botany}", "labels: {'a?b': x}",
-     "label keys start with a letter or digit and use letters, digits, '.', '_', '/' and '-'"),
+     "label keys are segments of letters, digits, '.', '_' and '-' (each starting with a letter "
+     "or digit) separated by single '/'"),
 ])
 def test_naming_errors_state_the_rule_of_their_field(project, old, new, rule):
     edit(project / "specs/models/iris-classifier.yaml", old, new)
