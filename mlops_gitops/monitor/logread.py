@@ -1,0 +1,222 @@
+"""Read an environment's inference log (``.mlops/inference/ENV/*.jsonl``) into one frame per served
+model: one row per predicted instance, its input features and the prediction.
+
+Lines that are not a JSON object of the expected shape are skipped and counted (``corrupted``);
+lines of another version of a served model are counted and left out (``other_version``), as are
+lines of a model the deployment does not serve. Files are read in batches and each batch is
+turned into columns at once (orjson per line, pandas per batch), so a million lines stay well
+under a few hundred MB.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.monitor.served import ServedModel
+
+PREDICTION = "__prediction__"
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class ModelRows:
+    """The served version's logged rows, oldest first (after ``--since`` / ``--window``)."""
+
+    model: ServedModel
+    frame: pd.DataFrame  # feature columns + PREDICTION
+    request_ids: np.ndarray
+    index: np.ndarray  # the instance's position in its request
+    times: np.ndarray  # datetime64[ns, UTC]
+    logged: int = 0  # rows of the served version before --since / --window
+    other_version: int = 0  # lines of another version of this model
+    other_versions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LogRead:
+    folder: Path
+    files: int
+    lines: int
+    corrupted: int
+    unknown_model: int
+    models: dict[str, ModelRows]
+
+
+def _error(folder: Path, message: str, hint: str) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(str(folder), code="monitor", message=message, hint=hint)])
+
+
+def log_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise _error(folder, "no inference log: the folder does not exist",
+                     "deploy the environment and send it requests (the service writes one JSON "
+                     "line per prediction there)")
+    files = sorted(p for p in folder.glob("*.jsonl") if p.is_file())
+    if not files or all(p.stat().st_size == 0 for p in files):
+        raise _error(folder, "the inference log is empty: no *.jsonl file with a line",
+                     "send the service some requests first, or check "
+                     "spec.monitoring.inference_log.sample_rate is above 0")
+    return files
+
+
+class _Collector:
+    """Rows of one served model, gathered per batch and turned into columns per batch."""
+
+    def __init__(self, model: ServedModel):
+        self.model = model
+        names = [f.name for f in model.features]
+        self.names = names
+        if len(names) == 1:
+            only = names[0]
+            self.getter = lambda instance: (instance[only],)
+        else:
+            self.getter = operator.itemgetter(*names)
+        self.rows: list = []
+        self.outputs: list = []
+        self.times: list = []
+        self.rids: list = []
+        self.index: list = []
+        self.chunks: list[tuple] = []
+        self.other_version = 0
+        self.other_versions: dict[str, int] = {}
+
+    def add(self, obj: dict) -> bool:
+        inputs, outputs, at = obj.get("inputs"), obj.get("outputs"), obj.get("time")
+        if type(inputs) is not list or type(outputs) is not list or not inputs or \
+                len(inputs) != len(outputs) or type(at) is not str:
+            return False
+        try:
+            rows = [self.getter(instance) for instance in inputs]
+        except (KeyError, TypeError, IndexError):
+            return False
+        n = len(rows)
+        self.rows.extend(rows)
+        self.outputs.extend(outputs)
+        self.times.extend([at] * n)
+        self.rids.extend([str(obj.get("request_id"))] * n)
+        self.index.extend(range(n))
+        return True
+
+    def close_batch(self) -> None:
+        if not self.rows:
+            return
+        frame = pd.DataFrame.from_records(self.rows, columns=self.names)
+        frame[PREDICTION] = pd.Series(self.outputs, dtype=object) if any(
+            isinstance(v, str) for v in self.outputs[:50]) else pd.Series(self.outputs)
+        times = pd.to_datetime(pd.Series(self.times), utc=True, format="ISO8601",
+                               errors="coerce").dt.as_unit("ns")
+        self.chunks.append((frame, np.asarray(self.rids, dtype=object),
+                            np.asarray(self.index, dtype=np.int64), times.to_numpy()))
+        self.rows, self.outputs, self.times, self.rids, self.index = [], [], [], [], []
+
+    def result(self, since, window: int | None) -> tuple[ModelRows, int]:
+        """The rows (oldest first) and the number of lines dropped for an unreadable time."""
+        self.close_batch()
+        names = self.names + [PREDICTION]
+        if not self.chunks:
+            empty = pd.DataFrame({n: pd.Series(dtype=float) for n in names})
+            return ModelRows(self.model, empty, np.array([], dtype=object),
+                             np.array([], dtype=np.int64),
+                             np.array([], dtype="datetime64[ns]"), 0,
+                             self.other_version, self.other_versions), 0
+        frame = pd.concat([c[0] for c in self.chunks], ignore_index=True) \
+            if len(self.chunks) > 1 else self.chunks[0][0]
+        rids = np.concatenate([c[1] for c in self.chunks])
+        index = np.concatenate([c[2] for c in self.chunks])
+        times = pd.DatetimeIndex(np.concatenate([c[3] for c in self.chunks]))
+        self.chunks = []
+        bad_time = np.asarray(times.isna())
+        bad_lines = int(np.sum(bad_time & (index == 0)))
+        keep = ~bad_time
+        order = np.argsort(times.asi8, kind="stable")
+        order = order[keep[order]]
+        logged = len(order)
+        if since is not None:
+            order = order[times.asi8[order] >= since.as_unit("ns").value]
+        if window is not None:
+            order = order[-window:] if window > 0 else order[:0]
+        if len(order) != len(frame) or not np.all(order[1:] > order[:-1]):
+            frame = frame.iloc[order].reset_index(drop=True)
+        return ModelRows(self.model, frame, rids[order], index[order],
+                         times[order].to_numpy(), logged, self.other_version,
+                         self.other_versions), bad_lines
+
+
+def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
+             since: pd.Timestamp | None = None) -> LogRead:
+    """The log's rows per served model. ``window``: the last N predictions (rows) of each model;
+    ``since``: only rows logged at or after this time (UTC)."""
+    files = log_files(folder)
+    collectors = {m.name: _Collector(m) for m in models}
+    versions = {m.name: m.version for m in models}
+    lines = corrupted = unknown = 0
+    loads = orjson.loads
+    for path in files:
+        with open(path, "rb") as handle:
+            while True:
+                batch = handle.readlines(BATCH_BYTES)
+                if not batch:
+                    break
+                for line in batch:
+                    if not line.strip():
+                        continue
+                    lines += 1
+                    try:
+                        obj = loads(line)
+                    except orjson.JSONDecodeError:
+                        corrupted += 1
+                        continue
+                    if type(obj) is not dict:
+                        corrupted += 1
+                        continue
+                    name = obj.get("model")
+                    collector = collectors.get(name) if type(name) is str else None
+                    if collector is None:
+                        if type(name) is str:
+                            unknown += 1
+                        else:
+                            corrupted += 1
+                        continue
+                    version = obj.get("version")
+                    if version != versions[name]:
+                        try:
+                            same = int(version) == versions[name]
+                        except (TypeError, ValueError):
+                            corrupted += 1
+                            continue
+                        if not same:
+                            collector.other_version += 1
+                            key = str(version)
+                            collector.other_versions[key] = collector.other_versions.get(key,
+                                                                                         0) + 1
+                            continue
+                    if not collector.add(obj):
+                        corrupted += 1
+                for collector in collectors.values():
+                    collector.close_batch()
+    results = {}
+    for name, collector in collectors.items():
+        rows, bad = collector.result(since, window)
+        corrupted += bad
+        results[name] = rows
+    return LogRead(folder, len(files), lines, corrupted, unknown, results)
+
+
+def parse_time(text: str) -> pd.Timestamp:
+    """A ``--since`` value: ISO 8601 (a date, or a date and time; UTC unless it says otherwise)."""
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
+        raise DiagnosticError([Diagnostic("<command line>", code="usage",
+                                          message=f"--since: '{text}' is not an ISO 8601 time",
+                                          hint="e.g. 2026-11-30 or 2026-11-30T08:00:00Z")])
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

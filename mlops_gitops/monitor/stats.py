@@ -1,0 +1,119 @@
+"""Drift of one column: the statistic chosen by column type, reference size and the Environment
+spec's ``monitoring.drift.method``, the way Evidently's drift preset chooses it.
+
+``method: psi``: the population stability index on every column (10 quantile bins of the
+reference, epsilon for empty bins; categories for categorical columns), drifted at or above the
+spec's ``threshold``.
+
+``method: ks`` or ``js``: Evidently's defaults. With at most 1,000 reference rows, a test:
+Kolmogorov-Smirnov (numeric) or chi-squared (categorical), drifted when p < 0.05. Above, a
+distance: the Wasserstein distance normalized by the reference's standard deviation (numeric) or
+the Jensen-Shannon distance of the category frequencies (categorical), drifted at or above 0.1
+(or the spec's ``threshold`` when it sets one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlops_gitops.data.drift import EPSILON, psi
+
+SMALL_REFERENCE = 1000
+P_VALUE = 0.05
+DISTANCE = 0.1
+CATEGORICAL_MAX_VALUES = 5  # an int column with this few values counts as categorical
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    role: str  # feature | prediction
+    kind: str  # numeric | categorical
+    statistic: str  # psi | ks_pvalue | chi2_pvalue | wasserstein_norm | jensenshannon
+    value: float
+    threshold: float
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+
+    @property
+    def p_value(self) -> bool:
+        return self.statistic.endswith("_pvalue")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def column_kind(declared: str, reference: pd.Series) -> str:
+    if declared in ("string", "bool"):
+        return "categorical"
+    if declared == "int" and reference.nunique(dropna=True) <= CATEGORICAL_MAX_VALUES:
+        return "categorical"
+    if not pd.api.types.is_numeric_dtype(reference) or pd.api.types.is_bool_dtype(reference):
+        return "categorical"
+    return "numeric"
+
+
+def _counts(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    ref, cur = reference.astype(str).value_counts(), current.astype(str).value_counts()
+    categories = sorted(set(ref.index) | set(cur.index))
+    return (ref.reindex(categories, fill_value=0).to_numpy(float),
+            cur.reindex(categories, fill_value=0).to_numpy(float))
+
+
+def _category_psi(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    expected = np.clip(ref_counts / ref_counts.sum(), EPSILON, None)
+    actual = np.clip(cur_counts / cur_counts.sum(), EPSILON, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def _numeric(series: pd.Series) -> np.ndarray:
+    values = pd.to_numeric(series, errors="coerce").to_numpy(float)
+    return values[np.isfinite(values)]
+
+
+def column_drift(column: str, role: str, kind: str, reference: pd.Series, current: pd.Series,
+                 method: str, threshold: float | None) -> ColumnDrift:
+    """``threshold``: PSI's (method psi), or the distances' when the spec set one (else 0.1)."""
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
+    if kind == "numeric":
+        ref, cur = _numeric(reference), _numeric(current)
+    else:
+        ref, cur = reference.dropna(), current.dropna()
+    n_ref, n_cur = len(ref), len(cur)
+
+    def result(statistic: str, value: float, limit: float, drifted: bool) -> ColumnDrift:
+        return ColumnDrift(column, role, kind, statistic, float(value), float(limit),
+                           bool(drifted), n_ref, n_cur)
+
+    if n_ref == 0 or n_cur == 0:
+        return result("none", float("nan"), float("nan"), False)
+    if method == "psi":
+        limit = threshold if threshold is not None else 0.2
+        if kind == "numeric":
+            value = psi(ref, cur)
+        else:
+            value = _category_psi(*_counts(ref, cur))
+        return result("psi", value, limit, value >= limit)
+    distance = threshold if threshold is not None else DISTANCE
+    if kind == "numeric":
+        if n_ref <= SMALL_REFERENCE:
+            p = float(stats.ks_2samp(ref, cur).pvalue)
+            return result("ks_pvalue", p, P_VALUE, p < P_VALUE)
+        norm = max(float(np.std(ref)), 0.001)
+        value = float(stats.wasserstein_distance(ref, cur)) / norm
+        return result("wasserstein_norm", value, distance, value >= distance)
+    ref_counts, cur_counts = _counts(ref, cur)
+    if n_ref <= SMALL_REFERENCE:
+        if len(ref_counts) < 2:
+            return result("chi2_pvalue", 1.0, P_VALUE, False)
+        table = np.vstack([ref_counts, cur_counts])
+        p = float(stats.chi2_contingency(table).pvalue)
+        return result("chi2_pvalue", p, P_VALUE, p < P_VALUE)
+    value = float(jensenshannon(ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()))
+    return result("jensenshannon", value, distance, value >= distance)
