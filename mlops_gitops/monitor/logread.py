@@ -67,12 +67,14 @@ def log_files(folder: Path) -> list[Path]:
 
 
 class _Collector:
-    """Rows of one served model, gathered per batch and turned into columns per batch."""
+    """Rows of one served model, gathered per batch and turned into columns per batch. Times and
+    request ids are kept once per line and repeated per row when a batch is closed."""
 
     def __init__(self, model: ServedModel):
         self.model = model
         names = [f.name for f in model.features]
         self.names = names
+        self.numeric = all(f.type in ("float", "int") for f in model.features)
         if len(names) == 1:
             only = names[0]
             self.getter = lambda instance: (instance[only],)
@@ -80,9 +82,9 @@ class _Collector:
             self.getter = operator.itemgetter(*names)
         self.rows: list = []
         self.outputs: list = []
-        self.times: list = []
-        self.rids: list = []
-        self.index: list = []
+        self.times: list = []  # per line
+        self.rids: list = []  # per line
+        self.counts: list = []  # rows per line
         self.chunks: list[tuple] = []
         self.other_version = 0
         self.other_versions: dict[str, int] = {}
@@ -92,29 +94,41 @@ class _Collector:
         if type(inputs) is not list or type(outputs) is not list or not inputs or \
                 len(inputs) != len(outputs) or type(at) is not str:
             return False
+        getter = self.getter
         try:
-            rows = [self.getter(instance) for instance in inputs]
+            rows = [getter(instance) for instance in inputs]
         except (KeyError, TypeError, IndexError):
             return False
-        n = len(rows)
-        self.rows.extend(rows)
-        self.outputs.extend(outputs)
-        self.times.extend([at] * n)
-        self.rids.extend([str(obj.get("request_id"))] * n)
-        self.index.extend(range(n))
+        self.rows += rows
+        self.outputs += outputs
+        self.times.append(at)
+        self.rids.append(obj.get("request_id"))
+        self.counts.append(len(rows))
         return True
 
     def close_batch(self) -> None:
         if not self.rows:
             return
-        frame = pd.DataFrame.from_records(self.rows, columns=self.names)
+        frame = None
+        if self.numeric:  # one C conversion when every value is a number
+            try:
+                values = np.array(self.rows, dtype=float)
+            except (TypeError, ValueError):
+                values = None
+            if values is not None and values.ndim == 2:
+                frame = pd.DataFrame(values, columns=self.names, copy=False)
+        if frame is None:
+            frame = pd.DataFrame.from_records(self.rows, columns=self.names)
         frame[PREDICTION] = pd.Series(self.outputs, dtype=object) if any(
             isinstance(v, str) for v in self.outputs[:50]) else pd.Series(self.outputs)
-        times = pd.to_datetime(pd.Series(self.times), utc=True, format="ISO8601",
-                               errors="coerce").dt.as_unit("ns")
-        self.chunks.append((frame, np.asarray(self.rids, dtype=object),
-                            np.asarray(self.index, dtype=np.int64), times.to_numpy()))
-        self.rows, self.outputs, self.times, self.rids, self.index = [], [], [], [], []
+        counts = np.asarray(self.counts, dtype=np.int64)
+        times = pd.to_datetime(pd.Series(self.times, dtype=object), utc=True, format="ISO8601",
+                               errors="coerce").dt.as_unit("ns").to_numpy()
+        rids = np.asarray([str(r) for r in self.rids], dtype=object)
+        starts = np.cumsum(counts) - counts
+        index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+        self.chunks.append((frame, np.repeat(rids, counts), index, np.repeat(times, counts)))
+        self.rows, self.outputs, self.times, self.rids, self.counts = [], [], [], [], []
 
     def result(self, since, window: int | None) -> tuple[ModelRows, int]:
         """The rows (oldest first) and the number of lines dropped for an unreadable time."""
@@ -134,19 +148,48 @@ class _Collector:
         self.chunks = []
         bad_time = np.asarray(times.isna())
         bad_lines = int(np.sum(bad_time & (index == 0)))
-        keep = ~bad_time
-        order = np.argsort(times.asi8, kind="stable")
-        order = order[keep[order]]
-        logged = len(order)
-        if since is not None:
-            order = order[times.asi8[order] >= since.as_unit("ns").value]
-        if window is not None:
-            order = order[-window:] if window > 0 else order[:0]
-        if len(order) != len(frame) or not np.all(order[1:] > order[:-1]):
+        stamps = times.asi8
+        if bad_lines or since is not None or window is not None:
+            keep = ~bad_time
+            if np.all(stamps[1:] >= stamps[:-1]):
+                order = np.arange(len(stamps))
+            else:
+                order = np.argsort(stamps, kind="stable")
+            order = order[keep[order]]
+            logged = len(order)
+            if since is not None:
+                order = order[stamps[order] >= since.as_unit("ns").value]
+            if window is not None:
+                order = order[-window:] if window > 0 else order[:0]
+        else:  # every row, in the order read (drift does not depend on it)
+            order = None
+            logged = len(stamps)
+        if order is not None and (len(order) != len(frame) or
+                                  not np.all(order[1:] > order[:-1])):
             frame = frame.iloc[order].reset_index(drop=True)
-        return ModelRows(self.model, frame, rids[order], index[order],
-                         times[order].to_numpy(), logged, self.other_version,
-                         self.other_versions), bad_lines
+            rids, index, times = rids[order], index[order], times[order]
+        return ModelRows(self.model, frame, rids, index, times.to_numpy(), logged,
+                         self.other_version, self.other_versions), bad_lines
+
+
+def _parse_batch(batch: list[bytes]) -> tuple[list, int]:
+    """The batch's JSON values (one per non-blank line) and how many lines were not JSON: one
+    orjson call for the whole batch, line by line only when the batch holds a bad line."""
+    try:
+        values = orjson.loads(b"[" + b",".join(batch) + b"]")
+        if type(values) is list and len(values) == len(batch):
+            return values, 0
+    except orjson.JSONDecodeError:
+        pass
+    values, bad = [], 0
+    for line in batch:
+        if not line.strip():
+            continue
+        try:
+            values.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            bad += 1
+    return values, bad
 
 
 def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
@@ -157,41 +200,33 @@ def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
     collectors = {m.name: _Collector(m) for m in models}
     versions = {m.name: m.version for m in models}
     lines = corrupted = unknown = 0
-    loads = orjson.loads
     for path in files:
         with open(path, "rb") as handle:
             while True:
                 batch = handle.readlines(BATCH_BYTES)
                 if not batch:
                     break
-                for line in batch:
-                    if not line.strip():
-                        continue
-                    lines += 1
-                    try:
-                        obj = loads(line)
-                    except orjson.JSONDecodeError:
-                        corrupted += 1
-                        continue
+                values, bad = _parse_batch(batch)
+                lines += len(values) + bad
+                corrupted += bad
+                for obj in values:
                     if type(obj) is not dict:
                         corrupted += 1
                         continue
                     name = obj.get("model")
-                    collector = collectors.get(name) if type(name) is str else None
+                    if type(name) is not str:
+                        corrupted += 1
+                        continue
+                    collector = collectors.get(name)
                     if collector is None:
-                        if type(name) is str:
-                            unknown += 1
-                        else:
-                            corrupted += 1
+                        unknown += 1
                         continue
                     version = obj.get("version")
                     if version != versions[name]:
-                        try:
-                            same = int(version) == versions[name]
-                        except (TypeError, ValueError):
+                        if type(version) not in (int, str):
                             corrupted += 1
                             continue
-                        if not same:
+                        if str(version) != str(versions[name]):
                             collector.other_version += 1
                             key = str(version)
                             collector.other_versions[key] = collector.other_versions.get(key,
