@@ -10,6 +10,7 @@ under a few hundred MB.
 
 from __future__ import annotations
 
+import gc
 import operator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from mlops_gitops.monitor.served import ServedModel
 
 PREDICTION = "__prediction__"
 BATCH_BYTES = 32 * 1024 * 1024
+NAT = np.iinfo(np.int64).min  # pandas' NaT as int64 nanoseconds
 
 
 @dataclass
@@ -33,7 +35,7 @@ class ModelRows:
     frame: pd.DataFrame  # feature columns + PREDICTION
     request_ids: np.ndarray
     index: np.ndarray  # the instance's position in its request
-    times: np.ndarray  # datetime64[ns, UTC]
+    times: np.ndarray  # datetime64[ns] (UTC)
     logged: int = 0  # rows of the served version before --since / --window
     other_version: int = 0  # lines of another version of this model
     other_versions: dict[str, int] = field(default_factory=dict)
@@ -122,8 +124,9 @@ class _Collector:
         frame[PREDICTION] = pd.Series(self.outputs, dtype=object) if any(
             isinstance(v, str) for v in self.outputs[:50]) else pd.Series(self.outputs)
         counts = np.asarray(self.counts, dtype=np.int64)
-        times = pd.to_datetime(pd.Series(self.times, dtype=object), utc=True, format="ISO8601",
-                               errors="coerce").dt.as_unit("ns").to_numpy()
+        parsed = pd.to_datetime(pd.Series(self.times, dtype=object), utc=True,
+                                format="ISO8601", errors="coerce")
+        times = pd.DatetimeIndex(parsed).as_unit("ns").tz_convert(None).asi8  # int64, NaT = min
         rids = np.asarray([str(r) for r in self.rids], dtype=object)
         starts = np.cumsum(counts) - counts
         index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
@@ -144,11 +147,10 @@ class _Collector:
             if len(self.chunks) > 1 else self.chunks[0][0]
         rids = np.concatenate([c[1] for c in self.chunks])
         index = np.concatenate([c[2] for c in self.chunks])
-        times = pd.DatetimeIndex(np.concatenate([c[3] for c in self.chunks]))
+        stamps = np.concatenate([c[3] for c in self.chunks])
         self.chunks = []
-        bad_time = np.asarray(times.isna())
+        bad_time = stamps == NAT
         bad_lines = int(np.sum(bad_time & (index == 0)))
-        stamps = times.asi8
         if bad_lines or since is not None or window is not None:
             keep = ~bad_time
             if np.all(stamps[1:] >= stamps[:-1]):
@@ -167,29 +169,58 @@ class _Collector:
         if order is not None and (len(order) != len(frame) or
                                   not np.all(order[1:] > order[:-1])):
             frame = frame.iloc[order].reset_index(drop=True)
-            rids, index, times = rids[order], index[order], times[order]
-        return ModelRows(self.model, frame, rids, index, times.to_numpy(), logged,
+            rids, index, stamps = rids[order], index[order], stamps[order]
+        return ModelRows(self.model, frame, rids, index, stamps.view("datetime64[ns]"), logged,
                          self.other_version, self.other_versions), bad_lines
 
 
-def _parse_batch(batch: list[bytes]) -> tuple[list, int]:
-    """The batch's JSON values (one per non-blank line) and how many lines were not JSON: one
-    orjson call for the whole batch, line by line only when the batch holds a bad line."""
-    try:
-        values = orjson.loads(b"[" + b",".join(batch) + b"]")
-        if type(values) is list and len(values) == len(batch):
-            return values, 0
-    except orjson.JSONDecodeError:
-        pass
-    values, bad = [], 0
-    for line in batch:
-        if not line.strip():
-            continue
-        try:
-            values.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            bad += 1
-    return values, bad
+def _read_file(path: Path, collectors: dict, versions: dict, counts: dict) -> None:
+    """One log file, batch by batch: each line is parsed and its values taken at once, so the
+    parsed objects are freed while the next line is read."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    lines = corrupted = unknown = 0
+    with open(path, "rb") as handle:
+        while True:
+            batch = handle.readlines(BATCH_BYTES)
+            if not batch:
+                break
+            for line in batch:
+                try:
+                    obj = loads(line)
+                except decode_error:
+                    if line.strip():
+                        lines += 1
+                        corrupted += 1
+                    continue
+                lines += 1
+                if type(obj) is not dict:
+                    corrupted += 1
+                    continue
+                name = obj.get("model")
+                if type(name) is not str:
+                    corrupted += 1
+                    continue
+                collector = collectors.get(name)
+                if collector is None:
+                    unknown += 1
+                    continue
+                version = obj.get("version")
+                if version != versions[name]:
+                    if type(version) not in (int, str):
+                        corrupted += 1
+                        continue
+                    if str(version) != str(versions[name]):
+                        collector.other_version += 1
+                        key = str(version)
+                        collector.other_versions[key] = collector.other_versions.get(key, 0) + 1
+                        continue
+                if not collector.add(obj):
+                    corrupted += 1
+            for collector in collectors.values():
+                collector.close_batch()
+    counts["lines"] += lines
+    counts["corrupted"] += corrupted
+    counts["unknown"] += unknown
 
 
 def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
@@ -199,43 +230,16 @@ def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
     files = log_files(folder)
     collectors = {m.name: _Collector(m) for m in models}
     versions = {m.name: m.version for m in models}
-    lines = corrupted = unknown = 0
-    for path in files:
-        with open(path, "rb") as handle:
-            while True:
-                batch = handle.readlines(BATCH_BYTES)
-                if not batch:
-                    break
-                values, bad = _parse_batch(batch)
-                lines += len(values) + bad
-                corrupted += bad
-                for obj in values:
-                    if type(obj) is not dict:
-                        corrupted += 1
-                        continue
-                    name = obj.get("model")
-                    if type(name) is not str:
-                        corrupted += 1
-                        continue
-                    collector = collectors.get(name)
-                    if collector is None:
-                        unknown += 1
-                        continue
-                    version = obj.get("version")
-                    if version != versions[name]:
-                        if type(version) not in (int, str):
-                            corrupted += 1
-                            continue
-                        if str(version) != str(versions[name]):
-                            collector.other_version += 1
-                            key = str(version)
-                            collector.other_versions[key] = collector.other_versions.get(key,
-                                                                                         0) + 1
-                            continue
-                    if not collector.add(obj):
-                        corrupted += 1
-                for collector in collectors.values():
-                    collector.close_batch()
+    counts = {"lines": 0, "corrupted": 0, "unknown": 0}
+    enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived containers: the cyclic collector only slows this down
+    try:
+        for path in files:
+            _read_file(path, collectors, versions, counts)
+    finally:
+        if enabled:
+            gc.enable()
+    lines, corrupted, unknown = counts["lines"], counts["corrupted"], counts["unknown"]
     results = {}
     for name, collector in collectors.items():
         rows, bad = collector.result(since, window)

@@ -75,6 +75,19 @@ def _numeric(series: pd.Series) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
+def wasserstein(u: np.ndarray, v: np.ndarray) -> float:
+    """The first Wasserstein distance of two samples, as ``scipy.stats.wasserstein_distance``
+    computes it, with fewer sorts: both samples are sorted once and their union is merged from
+    the two sorted runs (a stable sort of two runs is a linear merge)."""
+    u, v = np.sort(u), np.sort(v)
+    points = np.concatenate([u, v])
+    points.sort(kind="stable")
+    deltas = np.diff(points)
+    u_cdf = np.searchsorted(u, points[:-1], "right") / len(u)
+    v_cdf = np.searchsorted(v, points[:-1], "right") / len(v)
+    return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
+
+
 def column_drift(column: str, role: str, kind: str, reference: pd.Series, current: pd.Series,
                  method: str, threshold: float | None) -> ColumnDrift:
     """``threshold``: PSI's (method psi), or the distances' when the spec set one (else 0.1)."""
@@ -106,7 +119,7 @@ def column_drift(column: str, role: str, kind: str, reference: pd.Series, curren
             p = float(stats.ks_2samp(ref, cur).pvalue)
             return result("ks_pvalue", p, P_VALUE, p < P_VALUE)
         norm = max(float(np.std(ref)), 0.001)
-        value = float(stats.wasserstein_distance(ref, cur)) / norm
+        value = wasserstein(ref, cur) / norm
         return result("wasserstein_norm", value, distance, value >= distance)
     ref_counts, cur_counts = _counts(ref, cur)
     if n_ref <= SMALL_REFERENCE:
