@@ -11,7 +11,9 @@ under a few hundred MB.
 from __future__ import annotations
 
 import gc
+import itertools
 import operator
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from mlops_gitops.monitor.served import ServedModel
 
 PREDICTION = "__prediction__"
 BATCH_BYTES = 32 * 1024 * 1024
+PART_BYTES = 48 * 1024 * 1024  # a log this big or bigger is read in parts, in parallel
+PARALLEL_BYTES = 64 * 1024 * 1024
+MAX_WORKERS = 4
 NAT = np.iinfo(np.int64).min  # pandas' NaT as int64 nanoseconds
 
 
@@ -113,11 +118,13 @@ class _Collector:
             return
         frame = None
         if self.numeric:  # one C conversion when every value is a number
+            width = len(self.names)
             try:
-                values = np.array(self.rows, dtype=float)
-            except (TypeError, ValueError):
+                values = np.fromiter(itertools.chain.from_iterable(self.rows), dtype=float,
+                                     count=len(self.rows) * width).reshape(-1, width)
+            except (TypeError, ValueError):  # a None, a string: column by column below
                 values = None
-            if values is not None and values.ndim == 2:
+            if values is not None:
                 frame = pd.DataFrame(values, columns=self.names, copy=False)
         if frame is None:
             frame = pd.DataFrame.from_records(self.rows, columns=self.names)
@@ -174,17 +181,27 @@ class _Collector:
                          self.other_version, self.other_versions), bad_lines
 
 
-def _read_file(path: Path, collectors: dict, versions: dict, counts: dict) -> None:
-    """One log file, batch by batch: each line is parsed and its values taken at once, so the
-    parsed objects are freed while the next line is read."""
+def _read_part(path: Path, start: int, end: int, collectors: dict, versions: dict,
+               counts: dict) -> None:
+    """The lines of a log file that start in bytes [start, end), batch by batch: each line is
+    parsed and its values taken at once, so the parsed objects are freed as it goes."""
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     lines = corrupted = unknown = 0
     with open(path, "rb") as handle:
-        while True:
+        position = start
+        if start > 0:  # the line that began before start belongs to the previous part
+            handle.seek(start - 1)
+            position = start - 1 + len(handle.readline())
+        done = position >= end
+        while not done:
             batch = handle.readlines(BATCH_BYTES)
             if not batch:
                 break
             for line in batch:
+                if position >= end:
+                    done = True
+                    break
+                position += len(line)
                 try:
                     obj = loads(line)
                 except decode_error:
@@ -223,29 +240,78 @@ def _read_file(path: Path, collectors: dict, versions: dict, counts: dict) -> No
     counts["unknown"] += unknown
 
 
-def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
-             since: pd.Timestamp | None = None) -> LogRead:
-    """The log's rows per served model. ``window``: the last N predictions (rows) of each model;
-    ``since``: only rows logged at or after this time (UTC)."""
-    files = log_files(folder)
+def _read_parts(parts: list[tuple[Path, int, int]], models: list[ServedModel]) -> tuple:
+    """Read some parts of the log (in this process or in a worker): per model its column chunks
+    and its other-version counts, and the line counts."""
     collectors = {m.name: _Collector(m) for m in models}
     versions = {m.name: m.version for m in models}
     counts = {"lines": 0, "corrupted": 0, "unknown": 0}
     enabled = gc.isenabled()
     gc.disable()  # millions of short-lived containers: the cyclic collector only slows this down
     try:
-        for path in files:
-            _read_file(path, collectors, versions, counts)
+        for path, start, end in parts:
+            _read_part(path, start, end, collectors, versions, counts)
     finally:
         if enabled:
             gc.enable()
-    lines, corrupted, unknown = counts["lines"], counts["corrupted"], counts["unknown"]
-    results = {}
+    return ({name: (c.chunks, c.other_version, c.other_versions)
+             for name, c in collectors.items()}, counts)
+
+
+def _parts(files: list[Path], part_bytes: int) -> list[tuple[Path, int, int]]:
+    parts = []
+    for path in files:
+        size = path.stat().st_size
+        parts += [(path, start, min(start + part_bytes, size))
+                  for start in range(0, size, part_bytes)]
+    return parts
+
+
+def _workers(total_bytes: int) -> int:
+    if total_bytes < PARALLEL_BYTES:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_WORKERS))
+
+
+def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
+             since: pd.Timestamp | None = None, workers: int | None = None,
+             part_bytes: int = PART_BYTES) -> LogRead:
+    """The log's rows per served model. ``window``: the last N predictions (rows) of each model;
+    ``since``: only rows logged at or after this time (UTC). A large log is read by a few worker
+    processes (one per core, by byte ranges of its files), the parts joined in file order."""
+    files = log_files(folder)
+    parts = _parts(files, part_bytes)
+    workers = workers or _workers(sum(end - start for _, start, end in parts))
+    if workers > 1 and len(parts) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(parts)), mp_context=context) as pool:
+            # each part's chunks are kept with the part, so the join keeps the file order
+            results = list(pool.map(_read_parts, [[p] for p in parts], [models] * len(parts)))
+    else:
+        results = [_read_parts(parts, models)]
+    collectors = {m.name: _Collector(m) for m in models}
+    lines = corrupted = unknown = 0
+    for per_model, counts in results:
+        lines += counts["lines"]
+        corrupted += counts["corrupted"]
+        unknown += counts["unknown"]
+        for name, (chunks, other, others) in per_model.items():
+            collector = collectors[name]
+            collector.chunks.extend(chunks)
+            collector.other_version += other
+            for key, n in others.items():
+                collector.other_versions[key] = collector.other_versions.get(key, 0) + n
+    results = None
+    rows_by_model = {}
     for name, collector in collectors.items():
         rows, bad = collector.result(since, window)
         corrupted += bad
-        results[name] = rows
-    return LogRead(folder, len(files), lines, corrupted, unknown, results)
+        rows_by_model[name] = rows
+    return LogRead(folder, len(files), lines, corrupted, unknown, rows_by_model)
 
 
 def parse_time(text: str) -> pd.Timestamp:

@@ -13,7 +13,7 @@ from mlops_gitops.monitor.check import MonitorReport
 from mlops_gitops.monitor.render import column_label
 from mlops_gitops.report.plots import _pyplot, _save
 
-MAX_POINTS = 200_000  # a histogram of a random sample this big looks the same and draws fast
+MAX_POINTS = 50_000  # a histogram of a random sample this big looks the same and draws fast
 
 
 def _safe(text: str) -> str:

@@ -361,3 +361,23 @@ def test_feedback_bad_files_are_explained(project, registry, tmp_path):
     result = call_cli("monitor", "feedback", "--env", "dev", str(wrong), cwd=project)
     assert result.returncode == 1 and "expected the columns request_id,label" in result.stderr
     assert "Traceback" not in missing.output + result.output
+
+
+def test_a_log_read_in_parallel_parts_reads_the_same_rows(project):
+    from mlops_gitops.monitor.logread import read_log
+    from mlops_gitops.monitor.served import load_served
+
+    frame = sample(500)
+    path = write_log(project, frame, frame["species"], per_request=3)
+    with open(path, "ab") as handle:
+        handle.write(b"garbage\n\n")
+    write_log(project, frame.head(50), frame["species"].head(50), version=2, name="b")
+    served = load_served(project, "dev")
+    one = read_log(log_dir(project), served)
+    many = read_log(log_dir(project), served, workers=2, part_bytes=997)  # lines cut anywhere
+    assert (many.lines, many.corrupted, many.files) == (one.lines, one.corrupted, one.files) \
+        == (218, 1, 2)
+    a, b = one.models["iris-classifier"], many.models["iris-classifier"]
+    assert b.other_version == a.other_version == 50
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    assert list(a.request_ids) == list(b.request_ids) and list(a.index) == list(b.index)
