@@ -10,6 +10,7 @@ a warning, and the verdict is never "healthy".
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class MonitorReport:
     window: int | None
     since: str | None
     models: list[ModelVerdict]
+    at: str = ""  # when it ran (UTC, ISO 8601)
 
     @property
     def verdict(self) -> str:
@@ -100,7 +102,8 @@ class MonitorReport:
         return notes
 
     def to_dict(self) -> dict:
-        return {"env": self.env, "verdict": self.verdict, "exit_code": self.exit_code,
+        return {"env": self.env, "at": self.at, "verdict": self.verdict,
+                "exit_code": self.exit_code,
                 "method": self.method, "min_samples": self.min_samples,
                 "drift_share_rule": DRIFT_SHARE,
                 "log": {"folder": self.log_folder, "files": self.files, "lines": self.lines,
@@ -181,4 +184,5 @@ def monitor(env: str, folder: Path, served: list[ServedModel], drift: Drift,
         verdicts.append(check_model(rows, reference, target, drift))
     return MonitorReport(env, drift.method, drift.min_samples, str(folder), log.files, log.lines,
                          log.corrupted, log.unknown_model, window,
-                         since.isoformat() if since is not None else None, verdicts)
+                         since.isoformat() if since is not None else None, verdicts,
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))

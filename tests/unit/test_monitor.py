@@ -290,6 +290,11 @@ def test_prometheus_file_for_the_textfile_collector(project):
         'feature="sepal_width",method="psi"} 0' in prom
     assert 'mlops_monitor_samples{env="dev",model="iris-classifier",version="1"} 300' in prom
     assert 'mlops_monitor_verdict{env="dev"} 2' in prom
+    from mlops_gitops.monitor.last import last_verdict
+
+    last = last_verdict(project, "dev")  # what status shows
+    assert last.verdict == "drift" and last.at.endswith("Z") and "petal_length" in last.detail
+    assert last_verdict(project, "prod") is None
     for line in prom.splitlines():  # the exposition format: comments or NAME{LABELS} VALUE
         assert line.startswith("# ") or re.match(r"^[a-z_]+\{[^}]*\} \S+$", line), line
 
