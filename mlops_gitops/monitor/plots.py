@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlops_gitops.monitor.check import MonitorReport
 from mlops_gitops.monitor.render import column_label
+from mlops_gitops.monitor.stats import as_categories
 from mlops_gitops.report.plots import _pyplot, _save
 
 MAX_POINTS = 50_000  # a histogram of a random sample this big looks the same and draws fast
@@ -40,8 +41,8 @@ def histogram(path: Path, title: str, reference: pd.Series, current: pd.Series) 
         ax.hist(ref.to_numpy(float), bins=edges, density=True, alpha=0.55, label="reference")
         ax.hist(cur.to_numpy(float), bins=edges, density=True, alpha=0.55, label="current")
     else:
-        ref_share = ref.astype(str).value_counts(normalize=True)
-        cur_share = cur.astype(str).value_counts(normalize=True)
+        ref_share = as_categories(ref).value_counts(normalize=True)
+        cur_share = as_categories(cur).value_counts(normalize=True)
         categories = sorted(set(ref_share.index) | set(cur_share.index))[:30]
         x = np.arange(len(categories))
         ax.bar(x - 0.2, ref_share.reindex(categories, fill_value=0), 0.4, label="reference")

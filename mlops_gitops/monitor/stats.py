@@ -57,8 +57,32 @@ def column_kind(declared: str, reference: pd.Series) -> str:
     return "numeric"
 
 
+def _text_of(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_categories(series: pd.Series) -> pd.Series:
+    """Category labels as text, the same on both sides: the log's JSON gives 1.0 or true where the
+    training CSV gives 1 or True, so integral numbers and booleans become '1' / '0'."""
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype(np.int64)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(float)
+        integral = np.isfinite(values) & (values % 1 == 0)
+        text = values.astype(str).astype(object)
+        text[integral] = values[integral].astype(np.int64).astype(str)
+        return pd.Series(text, index=series.index)
+    if pd.api.types.infer_dtype(series, skipna=True) == "string":
+        return series.astype(str)
+    return series.map(_text_of)
+
+
 def _counts(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    ref, cur = reference.astype(str).value_counts(), current.astype(str).value_counts()
+    ref, cur = as_categories(reference).value_counts(), as_categories(current).value_counts()
     categories = sorted(set(ref.index) | set(cur.index))
     return (ref.reindex(categories, fill_value=0).to_numpy(float),
             cur.reindex(categories, fill_value=0).to_numpy(float))

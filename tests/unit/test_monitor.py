@@ -386,3 +386,16 @@ def test_a_log_read_in_parallel_parts_reads_the_same_rows(project):
     assert b.other_version == a.other_version == 50
     pd.testing.assert_frame_equal(a.frame, b.frame)
     assert list(a.request_ids) == list(b.request_ids) and list(a.index) == list(b.index)
+
+
+def test_categories_compare_the_same_from_json_and_from_csv():
+    """The log's JSON gives 1.0 and true where the training CSV gives 1 and True."""
+    rng = np.random.default_rng(2)
+    reference = pd.Series(rng.choice([1, 2], 400))
+    current = pd.Series(rng.choice([1, 2], 400).astype(float))
+    for method in ("psi", "ks"):
+        result = column_drift("sex", "feature", "categorical", reference, current, method, None)
+        assert not result.drifted, result
+    flags = pd.Series(rng.choice([True, False], 400))
+    logged = pd.Series([bool(v) for v in rng.choice([True, False], 400)], dtype=object)
+    assert not column_drift("flag", "feature", "categorical", flags, logged, "ks", None).drifted
