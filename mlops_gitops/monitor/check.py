@@ -172,7 +172,7 @@ def monitor(env: str, folder: Path, served: list[ServedModel], drift: Drift,
             since: pd.Timestamp | None = None) -> MonitorReport:
     """Read the log, then judge each served version (``reference_for(model)`` gives its training
     data and target column)."""
-    log = read_log(folder, served, window, since)
+    log = read_log(folder, served, window, since, keep_ids=False)
     verdicts = []
     for model in served:
         rows = log.models[model.name]

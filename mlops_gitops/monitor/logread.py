@@ -77,8 +77,9 @@ class _Collector:
     """Rows of one served model, gathered per batch and turned into columns per batch. Times and
     request ids are kept once per line and repeated per row when a batch is closed."""
 
-    def __init__(self, model: ServedModel):
+    def __init__(self, model: ServedModel, keep_ids: bool = True):
         self.model = model
+        self.keep_ids = keep_ids
         names = [f.name for f in model.features]
         self.names = names
         self.numeric = all(f.type in ("float", "int") for f in model.features)
@@ -109,7 +110,8 @@ class _Collector:
         self.rows += rows
         self.outputs += outputs
         self.times.append(at)
-        self.rids.append(obj.get("request_id"))
+        if self.keep_ids:
+            self.rids.append(obj.get("request_id"))
         self.counts.append(len(rows))
         return True
 
@@ -134,7 +136,8 @@ class _Collector:
         parsed = pd.to_datetime(pd.Series(self.times, dtype=object), utc=True,
                                 format="ISO8601", errors="coerce")
         times = pd.DatetimeIndex(parsed).as_unit("ns").tz_convert(None).asi8  # int64, NaT = min
-        rids = np.asarray([str(r) for r in self.rids], dtype=object)
+        rids = np.asarray([str(r) for r in self.rids], dtype=object) if self.keep_ids else \
+            np.full(len(counts), None, dtype=object)
         starts = np.cumsum(counts) - counts
         index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
         self.chunks.append((frame, np.repeat(rids, counts), index, np.repeat(times, counts)))
@@ -240,10 +243,11 @@ def _read_part(path: Path, start: int, end: int, collectors: dict, versions: dic
     counts["unknown"] += unknown
 
 
-def _read_parts(parts: list[tuple[Path, int, int]], models: list[ServedModel]) -> tuple:
+def _read_parts(parts: list[tuple[Path, int, int]], models: list[ServedModel],
+                keep_ids: bool = True) -> tuple:
     """Read some parts of the log (in this process or in a worker): per model its column chunks
     and its other-version counts, and the line counts."""
-    collectors = {m.name: _Collector(m) for m in models}
+    collectors = {m.name: _Collector(m, keep_ids) for m in models}
     versions = {m.name: m.version for m in models}
     counts = {"lines": 0, "corrupted": 0, "unknown": 0}
     enabled = gc.isenabled()
@@ -276,9 +280,10 @@ def _workers(total_bytes: int) -> int:
 
 def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
              since: pd.Timestamp | None = None, workers: int | None = None,
-             part_bytes: int = PART_BYTES) -> LogRead:
+             part_bytes: int = PART_BYTES, keep_ids: bool = True) -> LogRead:
     """The log's rows per served model. ``window``: the last N predictions (rows) of each model;
-    ``since``: only rows logged at or after this time (UTC). A large log is read by a few worker
+    ``since``: only rows logged at or after this time (UTC); ``keep_ids``: keep each row's
+    request id (the labels' join needs them, drift does not). A large log is read by a few worker
     processes (one per core, by byte ranges of its files), the parts joined in file order."""
     files = log_files(folder)
     parts = _parts(files, part_bytes)
@@ -290,9 +295,10 @@ def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(min(workers, len(parts)), mp_context=context) as pool:
             # each part's chunks are kept with the part, so the join keeps the file order
-            results = list(pool.map(_read_parts, [[p] for p in parts], [models] * len(parts)))
+            results = list(pool.map(_read_parts, [[p] for p in parts], [models] * len(parts),
+                                    [keep_ids] * len(parts)))
     else:
-        results = [_read_parts(parts, models)]
+        results = [_read_parts(parts, models, keep_ids)]
     collectors = {m.name: _Collector(m) for m in models}
     lines = corrupted = unknown = 0
     for per_model, counts in results:
