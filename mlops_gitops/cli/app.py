@@ -367,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ci_commands(commands, command, _root)
 
+    from mlops_gitops.cli.monitor_commands import add_commands as add_monitor_commands
+
+    add_monitor_commands(commands, command, _project)
+
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")
     return parser
