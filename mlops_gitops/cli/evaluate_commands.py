@@ -84,9 +84,14 @@ def cmd_report(args: argparse.Namespace, project) -> int:
         checked_revision(args.base, "--base")  # before any slow work
     report = pr.collect(project, base=args.base, env=args.env, plan_file=args.plan,
                         progress=_progress(True))
+    # The report is written either way (the pull request should show it), but a registry that
+    # could not be read leaves it without results: that is a failure, not a success.
+    incomplete = 1 if report.models_note else 0
+    if incomplete:
+        print(f"the report is incomplete: {report.models_note}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=2, default=str))
-        return 0
+        return incomplete
     images = []
     if not args.no_plots:
         assets = args.assets or project.root / ".mlops" / "report"
@@ -103,7 +108,7 @@ def cmd_report(args: argparse.Namespace, project) -> int:
               file=sys.stderr)
     else:
         print(comment, end="")
-    return 0
+    return incomplete
 
 
 def add_commands(add, load_project) -> None:

@@ -5,6 +5,7 @@ One bad file never stops the others: each file yields its specs and its diagnost
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +70,20 @@ def discover(root: Path) -> list[Path]:
 def load_file(path: Path, display: str) -> tuple[list[LoadedSpec], list[Diagnostic]]:
     """Read and validate every document of one file."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return [], [Diagnostic(display, 1, 1, "", f"file is {size} bytes, more than the "
-                                   f"limit of {MAX_FILE_BYTES} bytes",
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a pipe or a device would hang or never end
+            return [], [Diagnostic(display, 0, 0, "", "not a regular file (a pipe, device or "
+                                   "socket is never read)", code="io")]
+        if status.st_size > MAX_FILE_BYTES:
+            return [], [Diagnostic(display, 1, 1, "", f"file is {status.st_size} bytes, more "
+                                   f"than the limit of {MAX_FILE_BYTES} bytes",
                                    "split it into smaller files", "file-too-large")]
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # a file growing meanwhile stops here
+        if len(raw) > MAX_FILE_BYTES:
+            return [], [Diagnostic(display, 1, 1, "", f"file is more than the limit of "
+                                   f"{MAX_FILE_BYTES} bytes", "split it into smaller files",
+                                   "file-too-large")]
     except OSError as exc:
         return [], [Diagnostic(display, 0, 0, "", f"cannot read file: {exc.strerror}", code="io")]
     return load_bytes(raw, display)

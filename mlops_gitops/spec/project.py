@@ -64,11 +64,14 @@ class Project:
 
     @property
     def name(self) -> str:
-        """The project's name: the Project config's metadata.name, else the root folder's."""
+        """The project's name: the Project config's metadata.name, else the root folder's
+        (made registry-safe)."""
         for item in self.loaded:
             if item.kind == "Project":
                 return item.name
-        return self.root.name
+        # A folder name may hold characters registry names refuse (the lock is a registered
+        # model named after the project): keep letters, digits, '.', '_' and '-'.
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.root.name).strip("-._") or "project"
 
     @property
     def config(self) -> ProjectSpec:

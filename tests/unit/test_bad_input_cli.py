@@ -231,3 +231,36 @@ def test_one_broken_model_file_is_reported_once(project, old, new, cause):
     assert cause in result.stdout
     assert "unknown Model" not in result.stdout  # no cascade into the environment files
     assert "1 error(s)" in result.stdout
+
+
+def test_lint_never_reads_a_pipe_or_a_device(project, tmp_path):
+    fifo = project / "specs" / "models" / "pipe.yaml"
+    os.mkfifo(fifo)
+    whole = subprocess.run([sys.executable, "-m", "mlops_gitops", "lint"], cwd=project,
+                           capture_output=True, text=True, timeout=60)
+    assert whole.returncode == 0  # discovery only lists regular files
+    result = subprocess.run([sys.executable, "-m", "mlops_gitops", "lint", str(fifo)],
+                            cwd=project, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "pipe.yaml" in result.stdout
+    assert "not a regular file" in result.stdout
+    fifo.unlink()
+    result = subprocess.run([sys.executable, "-m", "mlops_gitops", "lint", "/dev/zero"],
+                            cwd=project, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "not a regular file" in result.stdout
+
+
+def test_a_folder_name_the_registry_refuses_is_made_safe(tmp_path):
+    from mlops_gitops.spec.project import load_project
+
+    root = tmp_path / "team:ml project"
+    shutil.copytree(REPO / "tests" / "golden" / "base", root)
+    (root / "mlops-gitops.yaml").unlink(missing_ok=True)
+    assert load_project(root).name == "team-ml-project"
+
+
+def test_report_with_an_unreachable_registry_is_written_but_fails(project, tmp_path):
+    edit(project / "mlops-gitops.yaml", "tracking_uri: null", "tracking_uri: http://127.0.0.1:9")
+    out = tmp_path / "report.md"
+    result = cli(project, "report", "--out", str(out), "--no-plots")
+    assert result.returncode == 1 and "the report is incomplete" in result.stderr
+    assert "cannot reach" in result.stderr and out.is_file()
