@@ -202,6 +202,29 @@ def cmd_force_unlock(args: argparse.Namespace, project) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.reconcile.desired import environment
+    from mlops_gitops.reconcile.history import history
+    from mlops_gitops.reconcile.live import read_live_state
+
+    environment(project, args.env)  # an unknown environment is a usage error
+    live = read_live_state(_registry(project, read_only=True), project.name)
+    records = history(live, args.env, args.model)
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+        return 0
+    if not records:
+        print(f"No recorded changes in '{args.env}'.")
+    for r in records:
+        before = (r.before or {}).get("version") if isinstance(r.before, dict) else None
+        after = (r.after or {}).get("version") if isinstance(r.after, dict) else None
+        moved = f" {before or '-'} -> {after or '-'}" if before or after else ""
+        flag = "" if r.status == "applied" else f"  [{r.status}]"
+        print(f"{r.at}  {r.by:<12} {r.commit[:10] or '-':<10} {r.action:<7} {r.key}{moved}"
+              f"{flag}\n{'':22}why: {r.reason or '-'}")
+    return 0
+
+
 def _seconds(text: str) -> float:
     import math
 
@@ -241,6 +264,11 @@ def add_commands(add, load_project) -> None:
                        help="delete aliases the specs no longer declare")
     apply.add_argument("--lock-timeout", type=_seconds, default=0.0, metavar="SECONDS",
                        help="wait this long for another apply's lock (default: 0)")
+    history = command("history", cmd_history, "Who changed what in an environment, when, from "
+                      "which commit, and why (the audit records apply writes).")
+    env_option(history)
+    history.add_argument("--model", "-m", default=None, metavar="NAME",
+                         help="only this registered model")
     status = command("status", cmd_status, "Sync (Synced/OutOfSync/Unknown) and health "
                      "(Healthy/Progressing/Degraded/Missing) per model and environment.")
     env_option(status, required=False)

@@ -3,6 +3,7 @@ execute the changes one by one with an audit record, stop at the first failure."
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.lock import Lock, actor, lock_name, now_iso
 from mlops_gitops.reconcile.plan import DELETE, Change, Plan
+
+AUDIT_PREFIX = "mlops.audit."  # + ENV.TIME.N on the registered model: one record per change
 
 __all__ = ["ApplyResult", "Lock", "apply_plan", "check_saved_plan", "execute", "lock_name",
            "make_plan", "plan_differences"]
@@ -42,18 +45,29 @@ class ApplyResult:
         return {**asdict(self), "ok": self.ok}
 
 
-def _audit(registry, change: Change, env: str, who: str, commit: str | None, when: str) -> None:
+def audit_key(env: str, index: int) -> str:
+    """A key no other record can take: microseconds, then the change's place in its apply."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{AUDIT_PREFIX}{env}.{stamp}.{index:03d}"
+
+
+def _audit(registry, key: str, change: Change, env: str, who: str, commit: str | None,
+           when: str, status: str) -> None:
     record = {"env": env, "key": change.key, "action": change.action, "before": change.before,
               "after": change.after, "reason": change.reason, "by": who, "commit": commit,
-              "at": when}
-    registry.set_model_tag(change.model, f"mlops.audit.{env}.{when}",
-                           json.dumps(record, sort_keys=True))
+              "at": when, "status": status}
+    registry.set_model_tag(change.model, key, json.dumps(record, sort_keys=True))
 
 
-def execute(registry, change: Change, env: str, who: str, commit: str | None) -> None:
-    """Carry out one change. Alias first, then the promotion record: a crash in between leaves
-    an alias without a record, which the next plan repairs."""
+def execute(registry, change: Change, env: str, who: str, commit: str | None,
+            index: int = 0) -> None:
+    """Carry out one change, its audit record written first (``started``) and completed after
+    (``applied``): a crash in between leaves the record of what was attempted, never nothing.
+    Alias first, then the promotion record: a crash in between leaves an alias without a
+    record, which the next plan repairs."""
     when = now_iso()
+    key = audit_key(env, index)
+    _audit(registry, key, change, env, who, commit, when, "started")
     if change.kind == "model":
         after, before = change.after, change.before or {}
         stale = [k for k in owned_tags(before.get("tags", {})) if k not in after["tags"]]
@@ -66,7 +80,7 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None) ->
         registry.set_version_tags(change.model, version, {
             env_tag(env, "commit"): commit or "", env_tag(env, "promoted_at"): when,
             env_tag(env, "by"): who})
-    _audit(registry, change, env, who, commit, when)
+    _audit(registry, key, change, env, who, commit, when, "applied")
 
 
 def _steering(change: Change) -> tuple:
@@ -138,7 +152,7 @@ def apply_plan(plan: Plan, registry, commit: str | None,
     for index, change in enumerate(pending):
         try:
             progress(f"{change.action} {change.key}")
-            execute(registry, change, fresh.env, who, fresh.git_commit)
+            execute(registry, change, fresh.env, who, fresh.git_commit, index)
         except DiagnosticError as exc:
             return ApplyResult(fresh.env, tuple(applied), tuple(pending[index:]),
                                tuple(fresh.unresolved), exc.diagnostics[0].message)

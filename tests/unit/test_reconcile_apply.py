@@ -88,6 +88,38 @@ def test_promotion_record_and_audit_trail(project, registry):
     assert audits[0]["reason"].startswith("trained from the current spec")
 
 
+def test_every_change_of_one_apply_keeps_its_own_audit_record(project, registry):
+    from mlops_gitops.reconcile.history import history
+
+    apply(project, plan_for(project, registry), registry)
+    model = project.root / "specs" / "models" / "iris-classifier.yaml"
+    model.write_text(model.read_text().replace("labels: {team: botany}", "labels: {team: flora}"))
+    changed = load_project(project.root)
+    version = registry.versions[("iris-classifier", 1)]
+    registry.versions[("iris-classifier", 1)] = dataclasses.replace(version, tags={
+        k: v for k, v in version.tags.items() if k != "mlops.env.dev.promoted_at"})
+    plan = plan_for(changed, registry)
+    assert [c.key for c in plan.pending] == ["model/iris-classifier",
+                                             "alias/iris-classifier@dev"]
+    apply(changed, plan, registry)  # two changes of one model within the same second
+    records = [r for r in history(read_live_state(registry, "example"), "dev")
+               if r.model == "iris-classifier"]
+    assert [(r.action, r.key) for r in records] == [
+        ("create", "alias/iris-classifier@dev"), ("update", "model/iris-classifier"),
+        ("update", "alias/iris-classifier@dev")]
+    assert {r.status for r in records} == {"applied"} and {r.by for r in records} == {"alice"}
+    assert records[1].commit == COMMIT and "labels changed" in records[1].reason
+
+
+def test_history_filters_by_model_and_environment(project, registry):
+    from mlops_gitops.reconcile.history import history
+
+    apply(project, plan_for(project, registry), registry)
+    shown = history(read_live_state(registry, "example"), "dev", "diabetes-regressor")
+    assert [r.model for r in shown] == ["diabetes-regressor"]
+    assert history(read_live_state(registry, "example"), "prod") == []
+
+
 def test_unmanaged_models_are_never_touched(project, registry):
     apply(project, plan_for(project, registry, prune=True), registry)
     assert not [c for c in registry.calls if "not-ours" in c or "other-project" in c]
@@ -108,7 +140,7 @@ def test_saved_plan_round_trips(project, registry):
 
 
 def test_failure_mid_apply_stops_reports_and_next_apply_converges(project, registry):
-    registry.fail_after_writes = 3  # alias + record + audit of the first change, then down
+    registry.fail_after_writes = 4  # audit, alias, record, audit of the first change, then down
     result = apply(project, plan_for(project, registry), registry)
     assert not result.ok and "cannot reach the registry" in result.error
     assert [c.key for c in result.applied] == ["alias/diabetes-regressor@dev"]
@@ -121,9 +153,12 @@ def test_failure_mid_apply_stops_reports_and_next_apply_converges(project, regis
 
 
 def test_crash_between_alias_and_record_is_repaired(project, registry):
-    registry.fail_after_writes = 1  # the alias is set, the promotion record is not
+    registry.fail_after_writes = 2  # the audit record and the alias are set, nothing else
     apply(project, plan_for(project, registry), registry)
     assert registry.models["diabetes-regressor"].aliases == {"dev": 1}
+    [attempt] = [json.loads(v) for k, v in registry.models["diabetes-regressor"].tags.items()
+                 if k.startswith("mlops.audit.dev.")]
+    assert attempt["status"] == "started"  # what was attempted is on record, never nothing
     registry.fail_after_writes = None
     repair = plan_for(project, registry)
     [change] = [c for c in repair.pending if c.model == "diabetes-regressor"]
