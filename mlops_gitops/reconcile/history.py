@@ -21,7 +21,7 @@ class AuditRecord:
     before: object
     after: object
     reason: str
-    status: str  # applied | started (the apply stopped during this change) | unknown
+    status: str  # applied | started (the apply stopped during this change)
     sequence: str  # the record's key: time to the microsecond, then its place in the apply
 
     def to_dict(self) -> dict:
@@ -48,6 +48,7 @@ def history(live: LiveState, env: str, model: str | None = None) -> list[AuditRe
                 name, str(data.get("at") or tag[len(prefix):]), str(data.get("by") or "?"),
                 str(data.get("commit") or ""), str(data.get("action") or "?"),
                 str(data.get("key") or "?"), data.get("before"), data.get("after"),
-                str(data.get("reason") or ""), str(data.get("status") or "unknown"),
+                # records from before the status field were written after their change
+                str(data.get("reason") or ""), str(data.get("status") or "applied"),
                 tag[len(prefix):]))
     return sorted(records, key=lambda r: (r.sequence, r.model))
