@@ -110,15 +110,21 @@ def test_lint_paths_are_relative_to_the_project_option(tmp_path):
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
+    import fcntl
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # A pipe smaller than the output (~43 kB), so the reader surely leaves before the writer is
+    # done, as `| head -1` does on a long output (F_SETPIPE_SZ = 1031 on Linux).
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)
     process = subprocess.Popen([sys.executable, "-m", "mlops_gitops", "schema"], cwd=tmp_path,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout.readline().strip() == b"{"  # like `| head -1`
-    process.stdout.close()
+                               env=env, stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.readline().strip() == b"{"  # like `| head -1`
     stderr = process.stderr.read().decode()
     assert process.wait(60) == 141
     assert stderr == ""
