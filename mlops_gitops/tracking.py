@@ -29,13 +29,13 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 CREDENTIALS_HINT = ("set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
-                    "MLFLOW_TRACKING_TOKEN), or the user-info of MLFLOW_TRACKING_URI / tracking_uri "
-                    "in mlops-gitops.yaml (http://USER:PASSWORD@HOST:PORT)")
+                    "MLFLOW_TRACKING_TOKEN), or the user-info of MLFLOW_TRACKING_URI / "
+                    "tracking_uri in mlops-gitops.yaml (http://USER:PASSWORD@HOST:PORT)")
 # Transient server failures (a restart of `mlflow server`) are retried with exponential backoff
-# within a bounded total time; then one clear message.
+# within a bounded total time, then one clear message. The counts are MLflow's own settings
+# (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR; CLIENT_DEFAULTS below), so
+# the stdlib reader and MLflow's client give up alike.
 RETRY_STATUS = frozenset({502, 503, 504})
-RETRY_ATTEMPTS = 5
-RETRY_BACKOFF_S = 0.5
 RETRY_BUDGET_S = 20.0
 
 
@@ -195,25 +195,40 @@ def retryable(exc: BaseException) -> bool:
         isinstance(exc, (ConnectionResetError, ConnectionAbortedError, ConnectionRefusedError))
 
 
-def http_get(tracking: Tracking, url: str, timeout: float, retries: int = RETRY_ATTEMPTS,
+def _env_number(name: str, kind: type, default):
+    try:
+        return kind(os.environ.get(name) or CLIENT_DEFAULTS.get(name) or default)
+    except ValueError:
+        return default
+
+
+def retry_settings() -> tuple[int, float]:
+    """(retries, first backoff in seconds) from MLflow's variables, else our client defaults."""
+    return (max(0, _env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", int, 3)),
+            max(0.0, _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", float, 1.0)))
+
+
+def http_get(tracking: Tracking, url: str, timeout: float, retries: int | None = None,
              budget_s: float = RETRY_BUDGET_S):
     """Open ``url`` with the tracking server's auth and TLS settings, retrying connection
     refused/reset and HTTP 502/503/504 with exponential backoff (within ``budget_s`` in all).
     Returns the open response; raises the last ``urllib`` error when retries run out."""
     request = urllib.request.Request(url, headers=auth_headers(tracking))
     context = ssl_context() if url.startswith("https://") else None
-    deadline = time.monotonic() + budget_s
-    delay = RETRY_BACKOFF_S
+    started, slept = time.monotonic(), 0.0
+    default_retries, delay = retry_settings()
+    retries = default_retries if retries is None else retries
     for attempt in range(retries + 1):
         try:
             return urllib.request.urlopen(request, timeout=timeout, context=context)
         except (urllib.error.URLError, OSError) as exc:
-            if attempt == retries or not retryable(exc) or \
-                    time.monotonic() + delay > deadline:
+            spent = max(time.monotonic() - started, slept)
+            if attempt == retries or not retryable(exc) or spent + delay > budget_s:
                 raise
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
             time.sleep(delay)
+            slept += delay
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
 

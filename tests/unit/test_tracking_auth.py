@@ -88,9 +88,11 @@ class FakeMlflow:
 
 @pytest.fixture(autouse=True)
 def no_auth_env(monkeypatch):
-    for name in AUTH_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(tracking_module, "RETRY_BACKOFF_S", 0.01)
+    for name in AUTH_VARS:  # set then deleted: restored (or removed) after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "4")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")  # an int for MLflow
 
 
 def closed_port() -> int:
@@ -179,11 +181,23 @@ def test_transient_503_is_retried_with_backoff(tmp_path):
     assert len(server.requests) == 3
 
 
+def test_backoff_doubles_and_stays_within_the_budget(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(tracking_module.time, "sleep", slept.append)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "10")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    with FakeMlflow(failures=100, fail_status=504) as server:
+        with pytest.raises(DiagnosticError):
+            RestRegistryReader(Tracking(f"http://127.0.0.1:{server.port}")).list_models()
+    assert slept[:4] == [1, 2, 4, 8]
+    assert sum(slept) <= tracking_module.RETRY_BUDGET_S
+
+
 def test_a_server_that_stays_down_gives_one_clear_message():
     with FakeMlflow(failures=100, fail_status=502) as server:
         with pytest.raises(DiagnosticError) as caught:
             RestRegistryReader(Tracking(f"http://127.0.0.1:{server.port}")).list_models()
-    assert len(server.requests) == tracking_module.RETRY_ATTEMPTS + 1
+    assert len(server.requests) == 4 + 1
     message = caught.value.diagnostics[0].message
     assert "cannot reach the MLflow tracking server" in message and "HTTP 502" in message
     assert "after retries" in message
@@ -208,6 +222,22 @@ def test_a_wrong_password_names_the_settings_and_hides_the_secret(tmp_path, monk
     assert SECRET not in str(caught.value)
 
 
+def test_the_mlflow_client_gets_the_uri_user_info_as_basic_auth(monkeypatch):
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+
+    with FakeMlflow(password=SECRET) as server:
+        tracking = Tracking(f"http://127.0.0.1:{server.port}", username="alice", password=SECRET)
+        assert MlflowRegistry(tracking).list_models() == []
+        wrong = Tracking(tracking.uri, username="alice", password="wrong")
+        with pytest.raises(DiagnosticError) as caught:
+            MlflowRegistry(wrong).list_models()
+    assert server.requests[0][1] == "Basic " + base64.b64encode(
+        f"alice:{SECRET}".encode()).decode()
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code == "tracking-auth", diagnostic
+    assert "MLFLOW_TRACKING_PASSWORD" in diagnostic.hint and "wrong" not in str(caught.value)
+
+
 # --- the command line: no secret in any output -----------------------------------------------
 
 def example_project(tmp_path: Path) -> Path:
@@ -221,7 +251,7 @@ def example_project(tmp_path: Path) -> Path:
 
 def _cli(project: Path, uri: str, *args: str):
     env_before = {name: os.environ.pop(name, None) for name in AUTH_VARS}
-    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # the autouse fixture keeps retries short
     try:
         return run_cli(*args, cwd=project)
     finally:
