@@ -63,6 +63,12 @@ def untracked_change(relative: str, spec_file: str = "") -> Diagnostic:
                            f"file), or restore the recorded one with 'dvc checkout {relative}'")
 
 
+# what S3 (botocore, s3fs) and other remotes say when credentials are missing or wrong
+_CREDENTIAL_ERRORS = ("credentials", "Credentials", "AccessDenied", "Access Denied",
+                      "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden",
+                      "401", "Unauthorized")
+
+
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
@@ -79,15 +85,22 @@ def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
                                           message=f"data file '{relative}' does not exist and is "
                                           "not tracked by DVC",
                                           hint=f"create it, then 'dvc add {relative}'")])
-    result = _dvc(root, "pull", "--quiet", relative)
+    result = _dvc(root, "pull", relative)  # not --quiet: DVC says nothing then, even on error
     if result.returncode != 0 or not path.is_file():
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        output = (result.stderr + "\n" + result.stdout).strip()
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("ERROR")]
+        detail = (errors or lines or ["no output"])[-1]
+        hint = ("check the DVC remote ('dvc remote list') is reachable and holds the data "
+                "('dvc push' from a machine that has it)")
+        if any(mark in output for mark in _CREDENTIAL_ERRORS):
+            hint = ("the DVC remote refused the request or found no credentials: for S3 set "
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+                    "'dvc remote modify --local REMOTE access_key_id/secret_access_key'; "
+                    "never commit them in .dvc/config")
         raise DiagnosticError([Diagnostic(
             spec_file or relative, path="spec.path", code="dvc-pull",
-            message=f"'{relative}' is missing and 'dvc pull' failed: "
-                    f"{detail[-1] if detail else 'no output'}",
-            hint="check the DVC remote ('dvc remote list') is reachable and holds the data "
-                 "('dvc push' from a machine that has it)")])
+            message=f"'{relative}' is missing and 'dvc pull' failed: {detail}", hint=hint)])
     return path
 
 

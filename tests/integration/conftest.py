@@ -96,18 +96,20 @@ def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None)
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
-def start_mlflow(folder: Path, port: int, backend_uri: str | None = None) -> subprocess.Popen:
-    """A real `mlflow server` (SQLite backend unless ``backend_uri``, proxied artifacts) on
-    127.0.0.1:port, ready."""
+def start_mlflow(folder: Path, port: int, backend_uri: str | None = None,
+                 artifacts: str | None = None, env: dict[str, str] | None = None
+                 ) -> subprocess.Popen:
+    """A real `mlflow server` (SQLite backend unless ``backend_uri``, artifacts proxied to
+    ``artifacts`` or a folder) on 127.0.0.1:port, ready."""
     log = open(folder / "server.log", "a")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server",
          "--backend-store-uri", backend_uri or f"sqlite:///{folder / 'mlflow.db'}",
-         "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts"),
+         "--serve-artifacts", "--artifacts-destination", artifacts or str(folder / "artifacts"),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, cwd=folder,
         # no background job runners: the registry does not need them (saves ~1 GB of memory)
-        env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})})
     log.close()
     try:
         # on PostgreSQL the first start runs every schema migration (~30 s on a busy machine)
