@@ -38,18 +38,23 @@ def write_example(name: str, path: Path) -> Path:
 
 
 def prepare_example_data(root: Path) -> list[str]:
-    """Recreate the example project's DVC-tracked files from scikit-learn and fill the DVC remote.
+    """Recreate the example project's DVC-tracked files from scikit-learn, put them in the DVC
+    cache and push them to the DVC remote, so that ``dvc status`` and ``dvc status -c`` are clean.
 
     The set-up step of a fresh clone: the embedded default remote is a local folder that a clone
-    does not carry. Refuses to go on if a recreated file differs from its tracked version.
+    does not carry. Refuses to go on if a recreated file differs from its tracked version (the
+    tracked ``.dvc`` files are never rewritten).
     """
     import hashlib
-    import subprocess
-    import sys
 
-    from mlops_gitops.data.versioning import data_version
+    from mlops_gitops.data.versioning import (
+        data_version,
+        default_remote,
+        dvc_reason,
+        run_dvc,
+    )
 
-    messages = []
+    messages, tracked = [], []
     for name in EXAMPLES:
         relative = f"data/{name}.csv"
         version = data_version(root, relative)
@@ -61,12 +66,21 @@ def prepare_example_data(root: Path) -> list[str]:
             messages.append(f"wrote {relative} from scikit-learn's bundled {name} data set")
         md5 = hashlib.md5(path.read_bytes()).hexdigest()
         if md5 != version.md5:
-            raise SystemExit(f"{relative}: md5 {md5} differs from the tracked {version.md5}")
-    result = subprocess.run([sys.executable, "-m", "dvc", "push", "--quiet"], cwd=root,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"dvc push failed: {result.stderr.strip()}")
-    messages.append("DVC remote holds the example data")
+            raise SystemExit(f"{relative}: md5 {md5} differs from the tracked {version.md5}; "
+                             f"delete it and run this again to recreate it, or record the "
+                             f"change with 'dvc add {relative}'")
+        tracked.append(relative)
+    if not tracked:
+        return messages
+    # the files match their .dvc records: store them in the cache without touching the records
+    for action, args in (("dvc commit", ("commit", "--force", *tracked)),
+                         ("dvc push", ("push", *tracked)),
+                         ("dvc status --cloud", ("status", "--cloud", "--quiet", *tracked))):
+        result = run_dvc(root, *args)
+        if result.returncode != 0:
+            raise SystemExit(f"{action} failed: {dvc_reason(result)}")
+    remote = default_remote(root) or "no default remote"
+    messages.append(f"the DVC cache and remote ({remote}) hold {', '.join(tracked)}")
     return messages
 
 

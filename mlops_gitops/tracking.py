@@ -4,7 +4,9 @@ config's ``tracking_uri``, else the embedded default (SQLite and artifacts under
 from __future__ import annotations
 
 import base64
+import html
 import os
+import re
 import ssl
 import time
 import urllib.error
@@ -26,6 +28,10 @@ CLIENT_DEFAULTS = {
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+# SQLAlchemy databases MLflow can track in: with no server in front, MLflow writes their
+# artifacts to ./mlruns in whatever folder a command runs from.
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "oracle")
 
 
 CREDENTIALS_HINT = ("set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
@@ -55,25 +61,60 @@ class Tracking:
     @property
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite:///"
-        return Path(self.uri[len(prefix):]) if self.uri.startswith(prefix) else None
+        if not self.uri.startswith(prefix):
+            return None
+        return Path(self.uri[len(prefix):].split("?", 1)[0])
+
+
+def _scheme(uri: str) -> str:
+    """``postgresql`` for ``postgresql+psycopg2://...``; '' for a plain path."""
+    head, sep, _ = uri.partition("://")
+    return head.split("+", 1)[0].lower() if sep else ""
+
+
+def _tracking_error(uri: str, from_env: bool, message: str, hint: str) -> DiagnosticError:
+    where = ("MLFLOW_TRACKING_URI", "") if from_env else ("mlops-gitops.yaml", "spec.tracking_uri")
+    return DiagnosticError([Diagnostic(where[0], path=where[1], code="tracking-uri",
+                                       message=f"tracking URI '{uri}': {message}", hint=hint)])
+
+
+def _sqlite(uri: str, base: Path, from_env: bool, embedded: bool = False) -> Tracking:
+    """A SQLite store with an absolute database path and its artifacts beside the file."""
+    rest = uri.partition("://")[2]  # '/relative.db', '//absolute.db', '' (in memory)
+    path, _, query = rest[1:].partition("?") if rest.startswith("/") else ("", "", "")
+    if path in ("", ":memory:"):
+        raise _tracking_error(uri, from_env, "an in-memory SQLite store keeps nothing",
+                              "name a database file (sqlite:///path/to/mlflow.db), or unset it "
+                              "to use the embedded store under .mlops/")
+    database = (base / path).resolve()  # an absolute path stays as it is
+    artifacts = (database.parent / "artifacts").as_uri()
+    return Tracking(f"sqlite:///{database}" + (f"?{query}" if query else ""), artifacts, embedded)
 
 
 def resolve_tracking(root: Path, configured: str | None) -> Tracking:
-    """The tracking location; a relative SQLite path in the project config is relative to the
-    project root, and a SQLite store keeps its artifacts in ``artifacts/`` beside the file."""
+    """The tracking location. A SQLite store keeps its artifacts in ``artifacts/`` beside the
+    database file; a relative SQLite path is relative to the project root in the project config
+    and to the current folder in ``MLFLOW_TRACKING_URI`` (as MLflow reads it). Any other database
+    is refused: MLflow would write its artifacts to ./mlruns wherever a command runs."""
     root = root.resolve()
+    from_env = bool(os.environ.get("MLFLOW_TRACKING_URI"))
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     if uri and uri.startswith(("http://", "https://")):
         clean, username, password = split_credentials(uri)
         return Tracking(clean, username=username, password=password)
     default = root / STATE_DIR / "mlflow.db"
     if not uri:
-        uri = f"sqlite:///{default}"
-    elif uri == configured and uri.startswith("sqlite:///") and not uri[10:].startswith("/"):
-        uri = f"sqlite:///{root / uri[10:]}"
-    if uri.startswith("sqlite:///"):
-        database = Path(uri[10:])
-        return Tracking(uri, (database.parent / "artifacts").as_uri(), database == default)
+        return _sqlite(f"sqlite:///{default}", root, False, embedded=True)
+    scheme = _scheme(uri)
+    if scheme == "sqlite":
+        return _sqlite(uri, Path.cwd() if from_env else root, from_env)
+    if scheme in DATABASE_SCHEMES:
+        raise _tracking_error(
+            uri, from_env, "a database without a tracking server has no artifact store (MLflow "
+            "would write models to ./mlruns in the current folder)",
+            "run 'mlflow server --backend-store-uri URI --artifacts-destination STORE' and set "
+            "tracking_uri (or MLFLOW_TRACKING_URI) to its http:// address, or unset both to use "
+            "the embedded store under .mlops/")
     return Tracking(uri)
 
 
@@ -231,6 +272,32 @@ def http_get(tracking: Tracking, url: str, timeout: float, retries: int | None =
             slept += delay
             delay *= 2
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def excerpt(body: str, limit: int = 120) -> str:
+    """A short, one-line excerpt of a response body: an HTML page's title and text, not its
+    markup."""
+    body = body[:20_000]  # the start of a page says what it is
+    title = re.search(r"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<(script|style|head)\b.*?</\1\s*>", " ", body, flags=re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(html.unescape(text).split())
+    if title:
+        heading = " ".join(html.unescape(title.group(1)).split())
+        text = text if text.startswith(heading) else f"{heading}: {text}".rstrip(": ")
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
+
+def not_mlflow(uri: str, what: str, status: int | None, body: str) -> DiagnosticError:
+    """The answer of something that is not an MLflow tracking server (an HTML page, a 404)."""
+    answer = f"HTTP {status}" if status else "a response that is not JSON"
+    shown = excerpt(body)
+    return DiagnosticError([Diagnostic(
+        uri, code="not-mlflow",
+        message=f"{what} failed: {answer} from {uri}" + (f" ({shown!r})" if shown else ""),
+        hint="is this an MLflow tracking server? point MLFLOW_TRACKING_URI (or tracking_uri in "
+             "mlops-gitops.yaml) at one (`mlflow server`), or unset both to use the embedded "
+             "SQLite store")])
 
 
 def check_reachable(tracking: Tracking, timeout: float = 5.0) -> None:

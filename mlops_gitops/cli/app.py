@@ -20,6 +20,7 @@ from mlops_gitops import __version__
 from mlops_gitops.diagnostics import RENDERERS, Diagnostic, DiagnosticError, has_errors
 
 Command = Callable[[argparse.Namespace], int]
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what `seq`, `cat` and git end with under `| head`
 
 
 def _root(args: argparse.Namespace, start: Path | None = None) -> Path:
@@ -177,14 +178,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_lint(args: argparse.Namespace) -> int:
     from mlops_gitops.spec.project import load_project
 
-    missing = [p for p in args.paths if not p.exists()]
+    # with -C DIR, relative PATHs are inside DIR (like git -C and make -C)
+    paths = [p if args.project is None or p.is_absolute() else args.project / p
+             for p in args.paths]
+    missing = [p for p in paths if not p.exists()]
     if missing:
         _print_diagnostics([Diagnostic(str(p), message="no such file or folder", code="usage")
                             for p in missing], args.format)
         return 1
-    first = args.paths[0].resolve() if args.paths else None
+    first = paths[0].resolve() if paths else None
     root = _root(args, first if first is None or first.is_dir() else first.parent)
-    result = load_project(root, args.paths or None)
+    result = load_project(root, paths or None)
     _print_diagnostics(result.diagnostics, args.format)
     return 1 if has_errors(result.diagnostics) else 0
 
@@ -363,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ci_commands(commands, command, _root)
 
+    from mlops_gitops.cli.monitor_commands import add_commands as add_monitor_commands
+
+    add_monitor_commands(commands, command, _project)
+
     command("run", cmd_run, "Run the lifecycle on the project step by step; stop at the first "
             "failing step.")
     return parser
@@ -392,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DiagnosticError as exc:
-        print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
+        if getattr(args, "format", "text") == "github":  # annotations, read from stdout
+            print(RENDERERS["github"](exc.diagnostics))
+        else:
+            print(RENDERERS["text"](exc.diagnostics), file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, Terminated)
@@ -401,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         for note in getattr(exc, "__notes__", ()):
             print(note, file=sys.stderr)
         return 143 if terminated else 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, like other tools
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # unwritable output, a file where a folder should be, ...
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -417,5 +431,17 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _silence_stdout() -> None:
+    """Send what is left in stdout's buffer nowhere, so exiting does not fail on the pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)

@@ -175,6 +175,13 @@ def cmd_status(args: argparse.Namespace, project) -> int:
             served = ", ".join(f"{n}/{v}" for n, v in sorted(s.versions.items()))
             detail = "; ".join(x for x in (s.url, served, s.detail) if x)
             print(f"{env:<12} {s.bento_tag or '-':<36} {s.target:<10} {s.health:<12} {detail}")
+        from mlops_gitops.monitor.last import last_verdict
+
+        verdicts = [v for v in (last_verdict(project.root, env) for env in envs) if v]
+        if verdicts:
+            print(f"\n{'ENVIRONMENT':<12} {'MONITORING':<16} {'AT':<21} DETAIL")
+            for v in verdicts:
+                print(f"{v.env:<12} {v.verdict:<16} {v.at or '-':<21} {v.detail}")
     degraded = any(s.health == DEGRADED for s in services.values())
     return 0 if all(r.sync == SYNCED and r.health != DEGRADED for r in rows) and not degraded \
         else 1

@@ -69,10 +69,72 @@ _CREDENTIAL_ERRORS = ("credentials", "Credentials", "AccessDenied", "Access Deni
                       "401", "Unauthorized")
 
 
-def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+def _pull_hint(result: subprocess.CompletedProcess) -> str:
+    if any(mark in result.stderr + result.stdout for mark in _CREDENTIAL_ERRORS):
+        return ("the DVC remote refused the request or found no credentials: for S3 set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+                "'dvc remote modify --local REMOTE access_key_id/secret_access_key'; "
+                "never commit them in .dvc/config")
+    return ("check the DVC remote ('dvc remote list') is reachable and holds the data "
+            "('dvc push' from a machine that has it)")
+
+
+def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
                           capture_output=True, text=True)
+
+
+def dvc_reason(result: subprocess.CompletedProcess) -> str:
+    """DVC's own explanation of a failure in one line: its ERROR and WARNING text, without the
+    lists of hashes and links that follow them."""
+    lines = []
+    for line in (result.stderr + "\n" + result.stdout).splitlines():
+        line = line.strip()
+        if not line or line.startswith(("md5:", "<http")) or line == "Everything is up to date.":
+            continue
+        lines.append(line.removeprefix("ERROR: ").removeprefix("WARNING: "))
+    return " ".join(lines) or f"exit code {result.returncode}"
+
+
+def default_remote(root: Path) -> str | None:
+    """The URL of the default DVC remote as the repository's own config files say (``.dvc/config``
+    and ``.dvc/config.local``); a relative local path is made absolute. None when there is none."""
+    from configobj import ConfigObj, ConfigObjError  # DVC's own config reader
+
+    merged: dict = {}
+    for name in ("config", "config.local"):
+        path = root / ".dvc" / name
+        try:
+            sections = ConfigObj(str(path), encoding="utf-8") if path.is_file() else {}
+        except (ConfigObjError, OSError):
+            return None
+        for section, values in sections.items():
+            merged.setdefault(section.replace("'", "").replace('"', ""), {}).update(values)
+    remote = merged.get("core", {}).get("remote")
+    url = merged.get(f"remote {remote}", {}).get("url") if remote else None
+    if not url:
+        return None
+    if "://" in url and not url.startswith("file://"):
+        return url
+    return str((root / ".dvc" / url.removeprefix("file://")).resolve())  # absolute stays absolute
+
+
+def _missing_local_remote(root: Path, relative: str, spec_file: str) -> Diagnostic | None:
+    """A diagnostic when the default remote is a local folder that does not exist (yet)."""
+    url = default_remote(root)
+    if url is None or "://" in url:
+        return None
+    folder = Path(url)
+    if folder.exists():
+        return None
+    shown = folder.relative_to(root.resolve()) if folder.is_relative_to(root.resolve()) else folder
+    return Diagnostic(
+        spec_file or relative, path="spec.path", code="dvc-remote-missing",
+        message=f"'{relative}' is missing and the local DVC remote '{shown}' does not exist yet",
+        hint="in this repository's example project run 'make data' (it recreates the data and "
+             "fills the remote); elsewhere run 'dvc push' where the data is, or point the "
+             "remote at where it lives ('dvc remote modify')")
 
 
 def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
@@ -85,22 +147,15 @@ def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
                                           message=f"data file '{relative}' does not exist and is "
                                           "not tracked by DVC",
                                           hint=f"create it, then 'dvc add {relative}'")])
-    result = _dvc(root, "pull", relative)  # not --quiet: DVC says nothing then, even on error
+    result = run_dvc(root, "pull", relative)
     if result.returncode != 0 or not path.is_file():
-        output = (result.stderr + "\n" + result.stdout).strip()
-        lines = [line.strip() for line in output.splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("ERROR")]
-        detail = (errors or lines or ["no output"])[-1]
-        hint = ("check the DVC remote ('dvc remote list') is reachable and holds the data "
-                "('dvc push' from a machine that has it)")
-        if any(mark in output for mark in _CREDENTIAL_ERRORS):
-            hint = ("the DVC remote refused the request or found no credentials: for S3 set "
-                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
-                    "'dvc remote modify --local REMOTE access_key_id/secret_access_key'; "
-                    "never commit them in .dvc/config")
+        missing_remote = _missing_local_remote(root, relative, spec_file)
+        if missing_remote is not None:
+            raise DiagnosticError([missing_remote])
         raise DiagnosticError([Diagnostic(
             spec_file or relative, path="spec.path", code="dvc-pull",
-            message=f"'{relative}' is missing and 'dvc pull' failed: {detail}", hint=hint)])
+            message=f"'{relative}' is missing and 'dvc pull' failed: {dvc_reason(result)}",
+            hint=_pull_hint(result))])
     return path
 
 

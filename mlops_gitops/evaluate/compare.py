@@ -32,6 +32,7 @@ from mlops_gitops.identity import (
 )
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.project import Project
+from mlops_gitops.verdict import TAG_ALIAS, TAG_POLICY_DIGEST, policy_digest
 
 Progress = Callable[[str], None]
 RESAMPLES = 1000
@@ -99,15 +100,6 @@ class Comparison:
             "notes": list(self.notes), "timings": dict(self.timings),
             "policy_digest": self.policy_digest,
         }
-
-
-def policy_digest(policy) -> str:
-    import hashlib
-
-    from mlops_gitops.identity import canonical_json
-
-    text = canonical_json(policy.model_dump(mode="json", by_alias=True))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _needed_metrics(policy) -> list[str]:
@@ -300,6 +292,8 @@ def verdict_tags(comparison: Comparison) -> dict[str, str]:
         f"{TAG_VERDICT_PREFIX}failed": (failed[:497] + "...") if len(failed) > 500 else
         (failed or "none"),
         f"{TAG_VERDICT_PREFIX}split_hash": comparison.split_hash,
+        TAG_POLICY_DIGEST: comparison.policy_digest,
+        TAG_ALIAS: comparison.alias,
     }
     if comparison.interval is not None:
         i = comparison.interval

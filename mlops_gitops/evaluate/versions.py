@@ -110,12 +110,17 @@ def registry_uri(registry) -> str:
 
 
 def load_version(registry, name: str, number: int) -> LoadedVersion:
-    from mlops_gitops.identity import TAG_FINGERPRINT
+    from mlops_gitops.identity import TAG_FINGERPRINT, TAG_MANAGED
 
     found = registry.get_version(name, number)
     if found is None:
         raise DiagnosticError([Diagnostic(registry_uri(registry), code="not-found", message=(
             f"model version {name}/{number} does not exist"))])
+    if found.tags.get(TAG_MANAGED) != "true" or TAG_FINGERPRINT not in found.tags:
+        raise DiagnosticError([Diagnostic(registry_uri(registry), code="untrusted-model", message=(
+            f"model version {name}/{number} was not registered by mlops-gitops (no provenance "
+            "tags): it is never loaded"), hint="evaluate a version that 'mlops-gitops train' "
+            "registered")])
     lineage = registry.run_json_or_none(found.run_id, "lineage.json") if found.run_id else None
     model, size = registry.load_version_model(name, number)
     inputs = (lineage or {}).get("inputs", {}).get("model", {})

@@ -9,6 +9,7 @@ from mlops_gitops.identity import owned_model_tags
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.models import Gate
 from mlops_gitops.spec.project import Project
+from mlops_gitops.verdict import policy_digest
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class DesiredModel:
     pin_source: Diagnostic | None = None  # where the pin is written, for "no such version"
     gate: Gate | None = None
     policy: str | None = None
+    policy_digest: str | None = None  # a verdict judged under another policy spec is stale
+    champion_alias: str | None = None  # the alias that names the champion (the last env)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def desired_state(project: Project, env: str) -> DesiredState:
     env_item = environment(project, env)
     served = {m.name: (i, m) for i, m in enumerate(env_item.spec.spec.models)}
     promotes_from = env_item.spec.spec.promotes_from
+    order = project.promotion_order()
     policies = project.policies
     md5s: dict[str, str] = {}
     models = []
@@ -68,5 +72,7 @@ def desired_state(project: Project, env: str) -> DesiredState:
             fingerprint=target.fingerprint, served=entry is not None, pinned=pin,
             pin_source=env_item.diagnostic(("spec", "models", index, "version"), "", code="pin")
             if pin is not None else None,
-            gate=gate, policy=policy_name))
+            gate=gate, policy=policy_name,
+            policy_digest=policy_digest(policies[policy_name].spec) if policy_name else None,
+            champion_alias=order[-1] if order else None))
     return DesiredState(env, project.name, tuple(sorted(models, key=lambda m: m.name)))

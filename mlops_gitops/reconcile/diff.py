@@ -10,7 +10,6 @@ from mlops_gitops.identity import (
     TAG_FINGERPRINT,
     TAG_STATUS,
     TAG_TESTS,
-    TAG_VERDICT,
     TESTS_FAILED,
     VERDICT_BLESSED,
     is_owned_tag,
@@ -30,6 +29,7 @@ from mlops_gitops.reconcile.plan import (
     model_key,
 )
 from mlops_gitops.registry.ports import ModelVersion
+from mlops_gitops.verdict import RecordedVerdict, stale_reason
 
 
 def env_tag(env: str, field: str) -> str:
@@ -77,7 +77,30 @@ def health_problem(version: ModelVersion, env: str) -> str:
     return f"version {version.version} is '{record}' in '{env}' (at {when}), not healthy"
 
 
-def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion) -> list[str]:
+def verdict_problem(desired: DesiredModel, live: LiveState, version: ModelVersion) -> str:
+    """Why the version's verdict does not bless it now ('' when it does): not blessed, or
+    blessed under another policy or against another champion than today's."""
+    recorded = RecordedVerdict.from_tags(version.tags)
+    if recorded.verdict != VERDICT_BLESSED:
+        return (f"version {version.version} is not blessed ({recorded.verdict or 'no verdict'}; "
+                "run 'mlops-gitops compare')")
+    model = live.models.get(desired.name)
+    alias = recorded.alias or desired.champion_alias
+    champion_now = model.aliases.get(alias) if model and alias else None
+    stale = stale_reason(recorded, desired.policy, desired.policy_digest, champion_now)
+    if stale:
+        return (f"the verdict of version {version.version} is stale: {stale}; run "
+                "'mlops-gitops compare'")
+    return ""
+
+
+def served_before(version: ModelVersion, env: str) -> str | None:
+    """When the version was promoted to ``env`` before (its promotion record), if it was."""
+    return version.tags.get(env_tag(env, "promoted_at"))
+
+
+def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion,
+                  env: str) -> list[str]:
     gate = desired.gate
     if gate is None:
         return []
@@ -86,10 +109,12 @@ def gate_problems(desired: DesiredModel, live: LiveState, version: ModelVersion)
         problem = health_problem(version, gate.healthy_in)
         if problem:
             problems.append(problem)
-    if gate.blessed and version.tags.get(TAG_VERDICT) != VERDICT_BLESSED:
-        verdict = version.tags.get(TAG_VERDICT, "no verdict")
-        problems.append(f"version {version.version} is not blessed ({verdict}; run "
-                        "'mlops-gitops compare')")
+    # A rollback (a version that served in this environment before, back by `git revert`)
+    # needs no fresh verdict: its promotion record proves it passed then.
+    if gate.blessed and not served_before(version, env):
+        problem = verdict_problem(desired, live, version)
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -141,7 +166,7 @@ def _alias_change(desired: DesiredModel, live: LiveState, env: str) -> Change:
     recorded = env_tag(env, "promoted_at") in version.tags
     # Every alias change passes the gates, a repair of a missing promotion record too (an alias
     # moved by hand must not be certified by apply).
-    problems = gate_problems(desired, live, version) \
+    problems = gate_problems(desired, live, version, env) \
         if current != version.version or not recorded else []
     if problems:
         return Change(key, BLOCKED, before, after,
@@ -150,6 +175,9 @@ def _alias_change(desired: DesiredModel, live: LiveState, env: str) -> Change:
         if not recorded:
             return Change(key, UPDATE, before, after, "promotion record missing on the version")
         return Change(key, NOOP, before, after, why)
+    if recorded and desired.gate is not None and desired.gate.blessed:
+        why = (f"rollback to version {version.version} (served in {env} since "
+               f"{served_before(version, env)}; no fresh verdict needed); {why}")
     return Change(key, CREATE if current is None else UPDATE, before, after, why)
 
 

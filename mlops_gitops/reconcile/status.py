@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_STATUS, TAG_TESTS, TESTS_FAILED
 from mlops_gitops.reconcile.desired import DesiredState
-from mlops_gitops.reconcile.diff import health_tag, target_version
+from mlops_gitops.reconcile.diff import diff, health_tag, target_version
 from mlops_gitops.reconcile.live import LiveState
+from mlops_gitops.reconcile.plan import DELETE, MUTATING
 
 SYNCED, OUT_OF_SYNC, UNKNOWN = "Synced", "OutOfSync", "Unknown"
 HEALTHY, PROGRESSING, DEGRADED, MISSING = "Healthy", "Progressing", "Degraded", "Missing"
@@ -44,9 +45,25 @@ def _health(live: LiveState, name: str, env: str, number: int | None) -> tuple[s
     return HEALTHY, ""
 
 
+def _pending(desired: DesiredState, live: LiveState) -> dict[str, str]:
+    """What ``plan`` would change, by model: status and plan read one diff, so a model that
+    plan would touch (labels, description, a missing promotion record) is never Synced."""
+    try:
+        changes = diff(desired, live)
+    except DiagnosticError:
+        return {}
+    pending: dict[str, str] = {}
+    for change in changes:
+        if change.action in MUTATING and change.action != DELETE:
+            pending.setdefault(change.model, f"plan: {change.action} {change.key} "
+                                              f"({change.reason})")
+    return pending
+
+
 def environment_status(desired: DesiredState, live: LiveState) -> list[ResourceStatus]:
     env, rows = desired.env, []
     declared = set()
+    pending = _pending(desired, live)
     for model in (m for m in desired.models if m.served):
         declared.add(model.name)
         registered = live.models.get(model.name)
@@ -62,6 +79,8 @@ def environment_status(desired: DesiredState, live: LiveState) -> list[ResourceS
         if wanted is None:
             sync, reason = UNKNOWN, (f"no ready version has fingerprint "
                                      f"{model.fingerprint[:12]} (needs training)")
+        elif current == wanted and model.name in pending:
+            sync, reason = OUT_OF_SYNC, pending[model.name]
         elif current == wanted:
             sync, reason = SYNCED, ""
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -17,11 +18,13 @@ from typing import Any
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.registry.relocate import relocate_store
 from mlops_gitops.tracking import (
     Tracking,
     apply_client_defaults,
     check_sqlite_store,
     export_credentials,
+    not_mlflow,
     refused,
     unreachable,
 )
@@ -29,6 +32,10 @@ from mlops_gitops.tracking import (
 PAGE_MODELS = 1000
 PAGE_VERSIONS = 10_000
 MODEL_ARTIFACT = "model"
+# MLflow's message for an answer that is not MLflow's JSON (rest_utils.verify_rest_response)
+_NOT_MLFLOW = re.compile(r"API request to endpoint .*?(?:failed with error code (\d+) != \d+|"
+                         r"was successful but the response body was not in a valid JSON "
+                         r"format)\. Response body: '(.*)'$", re.DOTALL)
 
 
 def _pins(*packages: str) -> list[str]:
@@ -53,6 +60,7 @@ class MlflowRegistry:
         check_sqlite_store(tracking, must_exist=False)
         if tracking.sqlite_path is not None:
             tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            relocate_store(tracking)  # the project may have been moved or copied
         with self.errors(f"opening the tracking location '{tracking.uri}'"):
             mlflow.set_tracking_uri(tracking.uri)
             mlflow.set_registry_uri(tracking.uri)
@@ -72,6 +80,10 @@ class MlflowRegistry:
             if status or code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
                 raise refused(self.tracking.uri, status or (401 if code == "UNAUTHENTICATED"
                                                             else 403), action) from None
+            answer = _NOT_MLFLOW.search(text)
+            if answer:  # a web server that is not MLflow's: its status and a short excerpt
+                status = int(answer.group(1)) if answer.group(1) else None
+                raise not_mlflow(self.tracking.uri, action, status, answer.group(2)) from None
             if "Max retries exceeded" in text or "Connection refused" in text or \
                     "API request to" in text:
                 raise unreachable(self.tracking.uri, f"{action} failed after retries") from None
@@ -295,14 +307,18 @@ class MlflowRegistry:
                 artifact_uri=f"models:/{name}/{number}", dst_path=str(folder)))
 
     def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
-        """A version's fitted model and the size in bytes of its model artifact files."""
+        """A version's fitted model and the size in bytes of its model artifact files; the
+        file's types are checked against the allow-listed catalog before it is loaded."""
         import tempfile
+
+        from mlops_gitops.model_files import check_model_files, load_checked
 
         with tempfile.TemporaryDirectory() as folder:
             local = self.download_version(name, number, Path(folder))
             size = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+            files = check_model_files(local, f"model version {name}/{number}")
             with self.errors(f"loading {name}/{number}"):
-                return self._mlflow.sklearn.load_model(str(local)), size
+                return load_checked(files), size
 
     def run_json_or_none(self, run_id: str, path: str) -> dict | None:
         """A JSON artifact of a run, or None when the run has no such artifact."""

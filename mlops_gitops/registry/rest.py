@@ -18,6 +18,7 @@ from mlops_gitops.tracking import (
     RETRY_STATUS,
     Tracking,
     http_get,
+    not_mlflow,
     refused,
     retryable,
     unreachable,
@@ -52,7 +53,11 @@ class RestRegistryReader:
                f"{urllib.parse.urlencode(params)}")
         try:
             with http_get(self.tracking, url, self.timeout) as response:
-                return json.load(response)
+                body = response.read().decode("utf-8", "replace")
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
                 raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}"
@@ -64,7 +69,9 @@ class RestRegistryReader:
             try:
                 detail = json.loads(body)
             except ValueError:
-                detail = {"message": body[:200]}
+                raise not_mlflow(self.tracking.uri, endpoint, exc.code, body) from None
+            if not isinstance(detail, dict):
+                raise not_mlflow(self.tracking.uri, endpoint, exc.code, body) from None
             if detail.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
                 raise LookupError(detail.get("message", "")) from None
             raise DiagnosticError([Diagnostic(self.tracking.uri, code="registry",

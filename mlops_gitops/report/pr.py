@@ -164,10 +164,10 @@ def _data_change(project: Project, dataset, merge_base: str) -> DataChange:
 
 
 def _model_report(project: Project, model, registry) -> ModelReport:
-    from mlops_gitops.evaluate.compare import policy_digest
     from mlops_gitops.evaluate.model_tests import tests_digest
     from mlops_gitops.evaluate.versions import default_alias
     from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.verdict import RecordedVerdict, policy_digest, stale_reason
 
     target = training_target(project, model)
     found = registry.find_version(target.registered_name, target.fingerprint)
@@ -197,14 +197,11 @@ def _model_report(project: Project, model, registry) -> ModelReport:
     else:
         policy = project.located("PromotionPolicy", spec.policy).spec.spec
         aliases = registry.model_aliases(target.registered_name) or {}
-        now = aliases.get(compared.get("alias") or default_alias(project))
-        then = (compared.get("champion") or {}).get("version")
-        if compared.get("policy_digest") != policy_digest(policy) or \
-                compared.get("policy") != spec.policy:
-            compare_note = "the policy changed since this verdict: rerun `mlops-gitops compare`"
-        elif now != then:
-            compare_note = (f"the champion changed since this verdict (then {then or 'none'}, "
-                            f"now {now or 'none'}): rerun `mlops-gitops compare`")
+        recorded = RecordedVerdict.from_record(compared)
+        now = aliases.get(recorded.alias or default_alias(project))
+        stale = stale_reason(recorded, spec.policy, policy_digest(policy), now)
+        if stale:
+            compare_note = f"verdict is stale: {stale}: rerun `mlops-gitops compare`"
     return ModelReport(model.name, target.registered_name, target.fingerprint, number, metrics,
                        tests, tests_note, compared, compare_note)
 

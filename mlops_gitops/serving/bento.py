@@ -26,7 +26,6 @@ from mlops_gitops.identity import (
     TAG_STATUS,
     canonical_json,
 )
-from mlops_gitops.spec import catalog
 from mlops_gitops.spec.project import Project
 from mlops_gitops.tracking import STATE_DIR
 
@@ -154,27 +153,10 @@ def bento_exists(home: Path, tag: str) -> bool:
     return (home / "bentos" / name / version / "bento.yaml").is_file()
 
 
-def _trusted_types(env: str, served: ServedVersion, model_file: Path) -> list[str]:
-    import skops.io
-
-    try:
-        untrusted = skops.io.get_untrusted_types(file=model_file)
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign artifact
-        raise _error(env, f"{served.name}/{served.version}: the model artifact cannot be read "
-                     f"({type(exc).__name__}: {str(exc)[:200]})") from None
-    foreign = sorted(set(untrusted) - catalog.SKOPS_TRUSTED_TYPES)
-    if foreign:
-        raise _error(env, f"{served.name}/{served.version}: the model artifact holds types "
-                     f"outside the allow-listed catalog: {', '.join(foreign)}; it is not loaded",
-                     "serve a version that 'mlops-gitops train' built from an allow-listed "
-                     "pipeline", code="untrusted-model")
-    return sorted(untrusted)
-
-
-def _features(project: Project, served: ServedVersion, mlmodel: dict) -> list[dict]:
+def _features(project: Project, served: ServedVersion, signature_inputs: str) -> list[dict]:
     """The model's input columns in training order (its signature), typed by the dataset
     contract where it declares the column."""
-    inputs = json.loads(mlmodel["signature"]["inputs"])
+    inputs = json.loads(signature_inputs)
     model = project.models.get(served.spec_name)
     columns = {}
     if model is not None and model.spec.dataset in project.datasets:
@@ -191,19 +173,16 @@ def _import_model(project: Project, env: str, registry, served: ServedVersion,
                   staging: Path, progress: Progress) -> dict:
     """Copy a registry version into the BentoML model store (once) and describe it."""
     import bentoml
-    import yaml
+
+    from mlops_gitops.model_files import check_model_files
 
     tag = f"{_tag_name('mlops-' + served.name)}:v{served.version}-{served.fingerprint[:12]}"
     folder = staging / f"{served.name}-{served.version}"
     local = registry.download_version(served.name, served.version, folder)
-    mlmodel = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
-    flavor = mlmodel.get("flavors", {}).get("sklearn", {})
-    if flavor.get("serialization_format") != "skops" or "signature" not in mlmodel:
-        raise _error(env, f"{served.name}/{served.version} is not a skops-serialized "
-                     "scikit-learn model with a signature; it is never served",
-                     code="untrusted-model")
-    model_file = flavor["pickled_model"]
-    trusted = _trusted_types(env, served, local / model_file)
+    files = check_model_files(local, f"model version {served.name}/{served.version}")
+    if not files.signature_inputs:
+        raise _error(env, f"{served.name}/{served.version} has no input signature: its "
+                     "features are unknown, it is never served", code="untrusted-model")
     try:
         bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
@@ -215,10 +194,11 @@ def _import_model(project: Project, env: str, registry, served: ServedVersion,
     model = project.models.get(served.spec_name)
     lineage = (registry.run_json_or_none(served.run_id, "lineage.json") if served.run_id
                else None) or {}
-    return {**asdict(served), "bentoml_model": tag, "model_file": model_file,
+    return {**asdict(served), "bentoml_model": tag, "model_file": files.model_file,
             "commit": (lineage.get("git") or {}).get("commit"),
             "data_md5": (lineage.get("dataset") or {}).get("md5"),
-            "trusted_types": trusted, "features": _features(project, served, mlmodel),
+            "trusted_types": list(files.trusted_types),
+            "features": _features(project, served, files.signature_inputs),
             "task": model.spec.task if model else None}
 
 

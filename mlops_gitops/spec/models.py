@@ -33,6 +33,7 @@ REGISTRY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # resolve to another name as a path: segments that start with a letter or digit (so never '.' or
 # '..'), separated by single '/', none at either end; '..' anywhere is refused below too.
 LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
+PREFIX_PATTERN = r"^[A-Za-z0-9._-]*$"
 PATTERN_MESSAGES = {
     NAME_PATTERN: "names use lowercase letters, digits and '-' (a DNS label)",
     REGISTRY_NAME_PATTERN: "registry names use letters, digits, '.', '_' and '-', starting with "
@@ -40,6 +41,7 @@ PATTERN_MESSAGES = {
     LABEL_KEY_PATTERN: "label keys are segments of letters, digits, '.', '_' and '-' (each "
                        "starting with a letter or digit) separated by single '/', with no '/' "
                        "at either end",
+    PREFIX_PATTERN: "a model prefix uses letters, digits, '.', '_' and '-'",
 }
 
 
@@ -486,7 +488,7 @@ class EnvironmentSpec(Strict):
 class ProjectSpec(Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; MLFLOW_TRACKING_URI "
                                      "wins; default: SQLite under .mlops/.")
-    model_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]*$",
+    model_prefix: Annotated[str, StringConstraints(pattern=PREFIX_PATTERN,
                                                    max_length=100)] = Field(
         "", description="Prefix of every registered model name.")
     embedded_registry_in_ci: bool = Field(False, description="Allow 'ci deploy' under CI with "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,9 +128,17 @@ def load_project(root: Path, paths: list[Path] | None = None) -> Project:
     return project
 
 
+ANY_KIND = "*"  # a broken document whose kind cannot be told (misspelt, or the YAML is unreadable)
+_NAME = re.compile(r"""\bname:\s*["']?([A-Za-z0-9][A-Za-z0-9._-]*)""")
+
+
 def _broken_names(project: Project, files: list[Path], display) -> frozenset[tuple[str, str]]:
     """(kind, name) of documents in files with errors that did not load (read again only on
-    this error path), so that references to them are not reported as unknown."""
+    this error path), so that references to them are not reported as unknown: the cause is
+    reported once, in its own file. A document of an unknown kind counts for every kind; a file
+    whose YAML cannot be read, for every name it seems to declare; any broken file, for its file
+    name (without the suffix)."""
+    from mlops_gitops.spec.models import KINDS
     from mlops_gitops.spec.yamlread import read_yaml
 
     failed = {d.file for d in project.diagnostics if d.severity == "error"}
@@ -139,15 +148,21 @@ def _broken_names(project: Project, files: list[Path], display) -> frozenset[tup
         if display(path) not in failed:
             continue
         try:
-            documents, _ = read_yaml(path.read_bytes())
+            raw = path.read_bytes()
         except OSError:
             continue
+        documents, problems = read_yaml(raw)
         for document in documents:
             data = document.data if isinstance(document.data, dict) else {}
             meta = data.get("metadata")
             if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-                names.add((str(data.get("kind")), meta["name"]))
-    return frozenset(names - loaded)
+                kind = data.get("kind")
+                names.add((kind if kind in KINDS else ANY_KIND, meta["name"]))
+        names.add((ANY_KIND, path.stem))  # e.g. a misspelt metadata.name in iris.yaml
+        if problems:  # unreadable from some point on: guess what it declares
+            text = raw.decode("utf-8", errors="replace")
+            names.update((ANY_KIND, name) for name in _NAME.findall(text))
+    return frozenset(n for n in names if n not in loaded)
 
 
 class _Display:

@@ -31,7 +31,7 @@ def check_references(loaded: list[LoadedSpec],
                                               code="duplicate"))
 
     def missing(item: LoadedSpec, path: tuple, kind: str, name: str, known: dict) -> None:
-        if (kind, name) in broken:
+        if (kind, name) in broken or ("*", name) in broken:  # "*": a broken doc of any kind
             return
         hint = did_you_mean(name, known) or (f"defined: {', '.join(sorted(known))}" if known else
                                              f"no {kind} is defined")
@@ -105,9 +105,16 @@ def check_references(loaded: list[LoadedSpec],
                                               f"also used by {branches[env.spec.branch].file}",
                                               code="duplicate"))
         branches.setdefault(env.spec.branch, env)
+        gated = env.spec.spec.promotes_from
         for i, served in enumerate(env.spec.spec.models):
             if served.name not in models:
                 missing(env, ("spec", "models", i, "name"), "Model", served.name, models)
+            elif gated and models[served.name].spec.spec.policy is None:
+                diagnostics.append(env.diagnostic(
+                    ("spec", "models", i, "name"), f"model '{served.name}' has no policy, but "
+                    f"environment '{env.name}' is gated (it promotes from '{gated}')",
+                    f"give the model a PromotionPolicy (spec.policy in "
+                    f"{models[served.name].file}) whose gates say what '{env.name}' requires"))
     order_problems = _promotion_order(environments, broken)
     diagnostics += order_problems
     if not order_problems:
@@ -198,7 +205,7 @@ def _promotion_order(environments: dict[str, LoadedSpec],
         if parent == name:
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"environment '{name}' promotes from itself"))
-        elif parent not in environments and ("Environment", parent) not in broken:
+        elif parent not in environments and not {("Environment", parent), ("*", parent)} & broken:
             hint = did_you_mean(parent, environments) or f"environments: {', '.join(environments)}"
             diagnostics.append(env.diagnostic(("spec", "promotes_from"),
                                               f"unknown environment '{parent}' (gap in the "

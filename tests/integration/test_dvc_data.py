@@ -40,14 +40,29 @@ def test_pull_after_cache_and_file_are_deleted(example_repo):
     assert "iris: data/iris.csv (150 rows" in result.stdout
 
 
-def test_unreachable_remote_gives_a_clear_error(example_repo, tmp_path):
+def test_a_local_remote_that_does_not_exist_is_named(example_repo, tmp_path):
     dvc(example_repo, "remote", "modify", "local", "url", str(tmp_path / "gone"))
     shutil.rmtree(example_repo / ".dvc" / "cache")
     (example_repo / "data" / "iris.csv").unlink()
     result = cli(example_repo, "data", "validate", "iris")
     assert result.returncode == 1
-    assert "'data/iris.csv' is missing and 'dvc pull' failed" in result.stderr
-    assert "DVC remote" in result.stderr
+    assert (f"'data/iris.csv' is missing and the local DVC remote '{tmp_path / 'gone'}' does "
+            "not exist yet") in result.stderr
+    assert "make data" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_failed_pull_shows_dvc_s_reason(example_repo, tmp_path):
+    empty = tmp_path / "empty-remote"
+    empty.mkdir()
+    dvc(example_repo, "remote", "modify", "local", "url", str(empty))
+    shutil.rmtree(example_repo / ".dvc" / "cache")
+    (example_repo / "data" / "iris.csv").unlink()
+    result = cli(example_repo, "data", "validate", "iris")
+    assert result.returncode == 1
+    assert "'data/iris.csv' is missing and 'dvc pull' failed: " in result.stderr
+    assert "no output" not in result.stderr
+    assert "failed to pull data from the cloud" in result.stderr  # DVC's own words
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -29,7 +29,8 @@ class EvalRegistry:
         run_id = f"run-{name}-{number}"
         self.versions[(name, number)] = ModelVersion(
             name, number, run_id, f"models:/{name}/{number}",
-            {"mlops.fingerprint": fingerprint, "mlops.status": "ready"})
+            {"mlops.managed": "true", "mlops.fingerprint": fingerprint,
+             "mlops.status": "ready"})  # what train registers
         self.fitted[(name, number)] = (model, size)
         self.aliases.setdefault(name, {})
         self.artifacts[run_id] = {"lineage.json": lineage} if lineage is not None else {}

@@ -66,6 +66,16 @@ def test_a_gate_that_can_never_pass(project):
     assert "gate 'test' requires health in 'prod'" in result.stdout
 
 
+def test_a_model_without_policy_in_a_gated_environment_is_a_lint_error(project):
+    edit(project / "specs/models/iris-classifier.yaml", "  policy: classification\n", "")
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert "environments/test.yaml:" in result.stdout
+    assert "model 'iris-classifier' has no policy, but environment 'test' is gated " \
+        "(it promotes from 'dev')" in result.stdout
+    assert "environments/dev.yaml:" not in result.stdout  # dev promotes from nowhere
+
+
 @pytest.mark.parametrize("field,value", [("registered_model", "a/b"), ("labels", "{'a?b': x}")])
 def test_registry_names_are_checked_by_lint(project, field, value):
     edit(project / "specs/models/iris-classifier.yaml", "  dataset: iris\n",
@@ -181,3 +191,43 @@ def test_corrupt_sqlite_store_is_one_clear_message(with_data):
     assert f"{store}: error: the tracking store '{store}' is not a SQLite database" in \
         result.stderr
     assert "1 error(s)" in result.stderr
+
+
+def test_a_database_tracking_uri_without_a_server_is_refused(project):
+    edit(project / "mlops-gitops.yaml", "tracking_uri: null",
+         "tracking_uri: postgresql://mlflow@db.invalid/mlflow")
+    result = cli(project, "force-unlock", "--env", "dev")
+    assert result.returncode == 1
+    assert "mlops-gitops.yaml: error: tracking URI 'postgresql://mlflow@db.invalid/mlflow'" \
+        in result.stderr
+    assert "mlflow server" in result.stderr
+    assert not (project / "mlruns").exists()
+
+
+@pytest.mark.parametrize("old,new,rule", [
+    ("  dataset: iris\n", "  dataset: iris\n  registered_model: a/b\n",
+     "registry names use letters, digits, '.', '_' and '-', starting with a letter or digit"),
+    ("labels: {team: botany}", "labels: {'a?b': x}",
+     "label keys are segments of letters, digits, '.', '_' and '-' (each starting with a letter "
+     "or digit) separated by single '/'"),
+])
+def test_naming_errors_state_the_rule_of_their_field(project, old, new, rule):
+    edit(project / "specs/models/iris-classifier.yaml", old, new)
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert rule in result.stdout
+    assert "DNS label" not in result.stdout
+
+
+@pytest.mark.parametrize("old,new,cause", [
+    ("kind: Model", "kind: Modle", "unknown kind 'Modle'"),
+    ("  target: species", "  target: [species", "invalid YAML"),
+    ("  name: iris-classifier", "  name: Iris Classifier", "names use lowercase letters"),
+])
+def test_one_broken_model_file_is_reported_once(project, old, new, cause):
+    edit(project / "specs/models/iris-classifier.yaml", old, new)
+    result = cli(project, "lint")
+    assert result.returncode == 1
+    assert cause in result.stdout
+    assert "unknown Model" not in result.stdout  # no cascade into the environment files
+    assert "1 error(s)" in result.stdout

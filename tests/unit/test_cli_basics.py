@@ -96,3 +96,29 @@ def test_lint_a_folder_reports_only_inside_it(tmp_path):
     assert call_cli("lint", "specs", cwd=root).returncode == 0
     assert call_cli("lint", "policies", cwd=root).returncode == 1
 
+
+
+def test_lint_paths_are_relative_to_the_project_option(tmp_path):
+    root = copy_example_project(tmp_path / "project")
+    (root / "policies" / "bad.yaml").write_text("kind: Model\n", encoding="utf-8")
+    assert call_cli("lint", "-C", str(root), "specs", cwd=tmp_path).returncode == 0
+    result = call_cli("lint", "-C", "project", "policies/bad.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.yaml:1:1: error: missing apiVersion" in result.stdout
+    missing = call_cli("lint", "-C", "project", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 1 and "project/nope.yaml: error: no such file" in missing.stdout
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    process = subprocess.Popen([sys.executable, "-m", "mlops_gitops", "schema"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().strip() == b"{"  # like `| head -1`
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(60) == 141
+    assert stderr == ""

@@ -51,8 +51,22 @@ def test_sampling_keeps_about_the_rate(tmp_path):
 def test_an_unwritable_folder_drops_records_instead_of_failing(tmp_path):
     blocked = tmp_path / "inference"
     blocked.write_text("a file where the log folder should be")
-    log = InferenceLog(blocked, "dev", 1.0, 1_000_000, interval_s=0.05)
-    log.record("r", "m", 1, [], [])
+    counted = []
+    log = InferenceLog(blocked, "dev", 1.0, 1_000_000, interval_s=0.5, on_drop=counted.append)
+    for i in range(5):
+        log.record(f"r{i}", "m", 1, [], [])
     log.flush()
-    assert log.dropped == 1
+    assert log.dropped == 5 and sum(counted) == 5  # the whole batch, and the metric hears it
     assert log._thread.is_alive()
+
+
+def test_records_queued_at_exit_are_written(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path; "
+              "from mlops_gitops.serving.runtime.inference_log import InferenceLog; "
+              "log = InferenceLog(Path(sys.argv[1]), 'dev', 1.0, 10**6, interval_s=60); "
+              "[log.record(f'r{i}', 'm', 1, [], []) for i in range(3)]")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60)
+    assert [r["request_id"] for r in lines(tmp_path)] == ["r0", "r1", "r2"]

@@ -113,3 +113,13 @@ def test_unlocated_diagnostic_renders_without_line():
     assert render_github([diagnostic]) == "::error file=<command line>::no such file"
     assert render_text([diagnostic]).splitlines()[0] == "<command line>: error: no such file"
     assert json.loads(render_json([diagnostic]))["diagnostics"][0]["line"] == 0
+
+
+def test_fatal_errors_are_annotations_in_github_format(tmp_path):
+    root = copy_example_project(tmp_path / "project")  # no data files: validation cannot start
+    result = run_cli("data", "validate", "iris", "--format", "github", cwd=root)
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("::error file=specs/datasets/iris.yaml,title=spec.path::")
+    assert "data file 'data/iris.csv' does not exist" in line
+    assert result.stderr == ""

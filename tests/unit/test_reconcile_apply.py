@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -146,6 +147,27 @@ def test_hand_edit_is_drift_and_apply_heals_it(project, registry):
     assert {r.sync for r in rows} == {"Synced"} and worst_health(rows) == "Healthy"
 
 
+def test_status_never_says_synced_while_plan_has_changes(project, registry):
+    apply(project, plan_for(project, registry), registry)
+    version = registry.versions[("iris-classifier", 1)]  # the record deleted by hand
+    registry.versions[("iris-classifier", 1)] = dataclasses.replace(version, tags={
+        k: v for k, v in version.tags.items() if k != "mlops.env.dev.promoted_at"})
+    model = project.root / "specs" / "models" / "diabetes-regressor.yaml"
+    model.write_text(model.read_text().replace("owner: ml-team", "owner: data-team"))
+    changed = load_project(project.root)
+    plan = plan_for(changed, registry)
+    assert {c.model for c in plan.pending} == {"iris-classifier", "diabetes-regressor"}
+    rows = {r.model: r for r in environment_status(desired_state(changed, "dev"),
+                                                   read_live_state(registry, "example"))}
+    assert rows["iris-classifier"].sync == "OutOfSync"
+    assert "promotion record missing" in rows["iris-classifier"].reason
+    assert rows["diabetes-regressor"].sync == "OutOfSync"
+    assert "owner/labels changed" in rows["diabetes-regressor"].reason
+    apply(changed, plan_for(changed, registry), registry)
+    rows = environment_status(desired_state(changed, "dev"), read_live_state(registry, "example"))
+    assert {r.sync for r in rows} == {"Synced"}
+
+
 def test_prune_only_when_asked(project, registry):
     registry.set_alias("iris-classifier", "dev", 1)
     registry.set_alias("diabetes-regressor", "dev", 1)
@@ -199,6 +221,15 @@ def served(name: str, version: int):
     return ServedVersion(name, name, version, "f" * 64, None)
 
 
+def verdict(project, policy: str, champion: str) -> dict[str, str]:
+    """The tags compare records with a blessed verdict."""
+    from mlops_gitops.verdict import policy_digest
+
+    return {"mlops.verdict": "blessed", "mlops.verdict.policy": policy,
+            "mlops.verdict.policy_digest": policy_digest(project.policies[policy].spec),
+            "mlops.verdict.champion": champion, "mlops.verdict.alias": "prod"}
+
+
 def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     blocked = plan_for(project, registry, env="prod")
     assert {c.action for c in blocked.changes if c.kind == "alias"} == {"blocked"}
@@ -227,7 +258,19 @@ def test_gates_block_prod_until_blessed_and_healthy_in_test(project, registry):
     for name in ("iris-classifier", "diabetes-regressor"):
         record_health(registry, "test", (served(name, 1),), "healthy", "b:3", COMMIT)
     for name in ("iris-classifier", "diabetes-regressor"):
-        registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})
+        registry.set_version_tags(name, 1, {"mlops.verdict": "blessed"})  # a bare, forged tag
+    forged = plan_for(project, registry, env="prod")
+    assert all("stale: the policy changed" in c.reason for c in forged.changes
+               if c.kind == "alias")
+    for name, policy in (("iris-classifier", "classification"),
+                         ("diabetes-regressor", "regression")):
+        registry.set_version_tags(name, 1, verdict(project, policy, champion="3"))
+    moved = plan_for(project, registry, env="prod")
+    assert all("the champion moved since this verdict (then version 3, now none)" in c.reason
+               for c in moved.changes if c.kind == "alias")
+    for name, policy in (("iris-classifier", "classification"),
+                         ("diabetes-regressor", "regression")):
+        registry.set_version_tags(name, 1, verdict(project, policy, champion="none"))
     ready = plan_for(project, registry, env="prod")
     assert [c.action for c in ready.changes if c.kind == "alias"] == ["create", "create"]
 

@@ -47,8 +47,13 @@ def _fingerprints(project) -> dict[str, str]:
             for item in project.loaded if item.kind == "Model"}
 
 
-def _fill(text: str, fingerprints: dict[str, str]) -> str:
-    return re.sub(r"\{fp:([a-z0-9-]+)\}", lambda m: fingerprints[m.group(1)], text)
+def _fill(text: str, fingerprints: dict[str, str], project=None) -> str:
+    """``{fp:MODEL}`` -> the model's fingerprint, ``{policy:NAME}`` -> the policy's digest."""
+    from mlops_gitops.verdict import policy_digest
+
+    text = re.sub(r"\{fp:([a-z0-9-]+)\}", lambda m: fingerprints[m.group(1)], text)
+    return re.sub(r"\{policy:([a-z0-9-]+)\}",
+                  lambda m: policy_digest(project.policies[m.group(1)].spec), text)
 
 
 def _placeholders(text: str, fingerprints: dict[str, str]) -> str:
@@ -70,7 +75,8 @@ def test_golden_plan(name, tmp_path, monkeypatch):
     settings = json.loads((case / "case.json").read_text())
     project = _project(case, tmp_path, monkeypatch)
     fingerprints = _fingerprints(project)
-    registry = FakeRegistry.from_json(_fill((case / "live.json").read_text(), fingerprints))
+    registry = FakeRegistry.from_json(_fill((case / "live.json").read_text(), fingerprints,
+                                            project))
     try:
         desired = desired_state(project, settings["env"])
         plan = make_plan(desired, read_live_state(registry, project.name), "c0ffee" * 6 + "c0ff",

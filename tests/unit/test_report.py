@@ -83,7 +83,7 @@ def test_stale_results_are_flagged(evaluated):
     by_model = {m.model: m for m in report.models}
     assert "different set of tests" in by_model["iris-classifier"].tests_note
     assert "the policy changed" in by_model["iris-classifier"].compare_note
-    assert "the champion changed since this verdict (then none, now 1)" in \
+    assert "verdict is stale: the champion moved since this verdict (then none, now version 1)" in \
         by_model["diabetes-regressor"].compare_note
     assert report.changes is None and "give --base REF" in report.changes_note
 

@@ -73,6 +73,9 @@ def _calls(run: str) -> list[list[str]]:
     return calls
 
 
+OPTIONAL_SUBCOMMANDS = {"monitor"}  # `monitor --env ENV` runs; `monitor feedback ...` too
+
+
 def _check_call(tree: dict, args: list[str]) -> str | None:
     """None when ``mlops-gitops ARGS`` names a real command with real options, else why not."""
     words = [a for a in args if not a.startswith("-")]
@@ -80,7 +83,10 @@ def _check_call(tree: dict, args: list[str]) -> str | None:
         return f"unknown command 'mlops-gitops {' '.join(args)}'"
     options, subcommands = tree[words[0]]
     name = words[0]
-    if subcommands:
+    if subcommands and name in OPTIONAL_SUBCOMMANDS and \
+            (len(words) < 2 or words[1] not in subcommands):
+        pass  # the command itself, with its own options
+    elif subcommands:
         if len(words) < 2 or words[1] not in subcommands:
             return f"'mlops-gitops {name}' has no subcommand in {args}"
         options, _ = subcommands[words[1]]
@@ -99,7 +105,10 @@ def test_the_command_check_catches_mistakes():
     assert _check_call(tree, ["data", "validate", "--format", "github"]) is None
     assert _check_call(tree, ["status", "--env", "dev"]) is None
     assert _check_call(tree, ["ci", "deploy", "--env", "dev", "--lock-timeout=600"]) is None
-    assert "unknown command" in _check_call(tree, ["monitor", "--env", "dev"])
+    assert "unknown command" in _check_call(tree, ["watch", "--env", "dev"])
+    assert _check_call(tree, ["monitor", "--env", "dev", "--format", "markdown"]) is None
+    assert _check_call(tree, ["monitor", "feedback", "--env", "dev", "labels.csv"]) is None
+    assert "no option --window" in _check_call(tree, ["monitor", "feedback", "--window", "3"])
     assert "no subcommand" in _check_call(tree, ["ci", "release"])
     assert "no subcommand" in _check_call(tree, ["ci", "--env", "dev"])
     assert "no option --base" in _check_call(tree, ["ci", "deploy", "--base", "x"])
@@ -277,4 +286,6 @@ def test_monitor_workflow_is_scheduled_and_calls_no_missing_command(folders):
         workflow = _load(folders[place] / "monitor.yml")
         assert "schedule" in workflow["on"] and "workflow_dispatch" in workflow["on"]
         runs = " ".join(s.get("run", "") for _, s in _steps(workflow))
-        assert "mlops-gitops status" in runs and "mlops-gitops monitor" not in runs
+        assert "mlops-gitops status" in runs
+        assert 'mlops-gitops monitor --env "$ENV_NAME" --format markdown >> ' \
+            '"$GITHUB_STEP_SUMMARY"' in runs

@@ -9,6 +9,7 @@ requests down.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
 import random
@@ -34,13 +35,14 @@ def _plain(value):
 
 class InferenceLog:
     def __init__(self, folder: Path, env: str, sample_rate: float, rotate_bytes: int,
-                 interval_s: float = 0.2):
+                 interval_s: float = 0.2, on_drop=lambda count: None):
         self.folder = folder
         self.env = env
         self.sample_rate = sample_rate
         self.rotate_bytes = rotate_bytes
         self.interval_s = interval_s
         self.dropped = 0
+        self.on_drop = on_drop  # e.g. a Prometheus counter's inc: dropped records are visible
         self._pending: collections.deque = collections.deque()
         self._prefix = f"{env}-{os.getpid()}-{int(time.time())}"
         self._index = 0
@@ -50,6 +52,7 @@ class InferenceLog:
         self._thread = threading.Thread(target=self._write_forever, name="inference-log",
                                         daemon=True)
         self._thread.start()
+        atexit.register(self.flush)  # a stopping worker (redeploy, undeploy) writes its queue
 
     def record(self, request_id: str, model: str, version: int, instances: list,
                predictions: list) -> None:
@@ -57,7 +60,7 @@ class InferenceLog:
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             return
         if len(self._pending) >= QUEUE_LIMIT:
-            self.dropped += 1
+            self._drop(1)
             return
         self._pending.append((time.time(), request_id, model, version, instances, predictions))
 
@@ -92,11 +95,16 @@ class InferenceLog:
                     }, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY
                         | orjson.OPT_APPEND_NEWLINE))
                 except (TypeError, ValueError):  # never let one odd value stop the writer
-                    self.dropped += 1
+                    self._drop(1)
             if lines:
-                self._write(b"".join(lines))
+                self._write(b"".join(lines), len(lines))
 
-    def _write(self, data: bytes) -> None:
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        self.on_drop(count)
+
+    def _write(self, data: bytes, records: int) -> None:
+        """Append one batch, or drop it whole (counted): a failed write leaves no half line."""
         try:
             if self._file is None or self._size + len(data) > self.rotate_bytes:
                 if self._file is not None:
@@ -105,6 +113,12 @@ class InferenceLog:
             self._file.write(data)
             self._file.flush()
             self._size += len(data)
-        except OSError:
-            self.dropped += 1  # a full or read-only disk must not stop serving
+        except OSError:  # a full or read-only disk must not stop serving
+            self._drop(records)
+            if self._file is not None:
+                try:
+                    self._file.truncate(self._size)  # cut what the failed write left behind
+                    self._file.close()
+                except OSError:
+                    pass
             self._file = None

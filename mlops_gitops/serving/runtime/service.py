@@ -44,6 +44,9 @@ PREDICTIONS = bentoml.metrics.Counter(
 ROWS = bentoml.metrics.Counter(
     name="mlops_predicted_rows", documentation="Rows predicted per served model",
     labelnames=["model", "version"])
+LOG_DROPPED = bentoml.metrics.Counter(
+    name="mlops_inference_log_dropped", documentation="Inference-log records dropped (a full "
+    "queue or a failed write)", labelnames=[])
 
 
 class Served:
@@ -250,7 +253,8 @@ class MlopsService:
         log = MANIFEST["inference_log"]
         if log_dir and log["sample_rate"] > 0:
             APP.log = InferenceLog(Path(log_dir), MANIFEST["env"], float(log["sample_rate"]),
-                                   int(log["rotate_mb"]) * 1_000_000)
+                                   int(log["rotate_mb"]) * 1_000_000,
+                                   on_drop=LOG_DROPPED.inc)
         # The imports above leave a large heap: collect it once, keep it out of later
         # collections, and collect young objects less often (the request path allocates little).
         gc.collect()
