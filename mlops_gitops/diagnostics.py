@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+# user-info in a URL (``scheme://user:secret@host``): the secret never reaches a message
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s:]*):[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL's user-info replaced by ``***``."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text) if "@" in text else text
 
 
 @dataclass(frozen=True, order=True)
@@ -23,6 +32,12 @@ class Diagnostic:
     hint: str = ""
     code: str = "error"
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        for name in ("file", "message", "hint"):
+            value = getattr(self, name)
+            if isinstance(value, str) and "@" in value:
+                object.__setattr__(self, name, redact(value))
 
     @property
     def location(self) -> str:

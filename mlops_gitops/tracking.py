@@ -7,12 +7,15 @@ import base64
 import html
 import os
 import re
+import ssl
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, redact
 
 STATE_DIR = ".mlops"
 # Fail in seconds, not minutes, when the server is down (MLflow's own default retries ~2 min).
@@ -31,11 +34,25 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "oracle")
 
 
+CREDENTIALS_HINT = ("set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                    "MLFLOW_TRACKING_TOKEN), or the user-info of MLFLOW_TRACKING_URI / "
+                    "tracking_uri in mlops-gitops.yaml (http://USER:PASSWORD@HOST:PORT)")
+# Transient server failures (a restart of `mlflow server`) are retried with exponential backoff
+# within a bounded total time, then one clear message. The counts are MLflow's own settings
+# (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR; CLIENT_DEFAULTS below), so
+# the stdlib reader and MLflow's client give up alike.
+RETRY_STATUS = frozenset({502, 503, 504})
+RETRY_BUDGET_S = 20.0
+
+
 @dataclass(frozen=True)
 class Tracking:
-    uri: str
+    uri: str  # never holds credentials: safe to print
     artifact_location: str | None = None  # set for SQLite stores only
     embedded: bool = False  # the default store under .mlops/ (no URI configured)
+    # user-info taken out of the configured URI; never printed (repr=False)
+    username: str | None = field(default=None, repr=False, compare=False)
+    password: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_http(self) -> bool:
@@ -82,6 +99,9 @@ def resolve_tracking(root: Path, configured: str | None) -> Tracking:
     root = root.resolve()
     from_env = bool(os.environ.get("MLFLOW_TRACKING_URI"))
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    if uri and uri.startswith(("http://", "https://")):
+        clean, username, password = split_credentials(uri)
+        return Tracking(clean, username=username, password=password)
     default = root / STATE_DIR / "mlflow.db"
     if not uri:
         return _sqlite(f"sqlite:///{default}", root, False, embedded=True)
@@ -131,25 +151,127 @@ def check_sqlite_store(tracking: Tracking, must_exist: bool) -> None:
                            f"restore it from a backup, or point {where} at the right file")
 
 
-def auth_headers() -> dict[str, str]:
-    """HTTP auth from MLflow's own environment variables (never printed)."""
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    user, password = (os.environ.get("MLFLOW_TRACKING_USERNAME"),
-                      os.environ.get("MLFLOW_TRACKING_PASSWORD"))
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """``(uri without user-info, user, password)``; user and password are percent-decoded."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return (clean, urllib.parse.unquote(user) or None,
+            urllib.parse.unquote(password) if password else None)
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def credentials(tracking: Tracking | None = None) -> tuple[str | None, str | None]:
+    """Basic-auth user and password: the URI's user-info first, else MLflow's variables."""
+    if tracking is not None and tracking.username:
+        return tracking.username, tracking.password
+    return os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+
+
+def auth_headers(tracking: Tracking | None = None) -> dict[str, str]:
+    """HTTP auth as MLflow's client sends it (Basic before Bearer); never printed."""
+    user, password = credentials(tracking)
     if user and password:
         basic = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {basic}"}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
     return {}
 
 
+def ssl_context() -> ssl.SSLContext | None:
+    """TLS as MLflow's client does it: ``MLFLOW_TRACKING_INSECURE_TLS`` (no verification),
+    ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (a CA bundle), ``MLFLOW_TRACKING_CLIENT_CERT_PATH``
+    (a client certificate, PEM with its key); None: the default verified context."""
+    insecure = _truthy("MLFLOW_TRACKING_INSECURE_TLS")
+    server_cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    client_cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    if not (insecure or server_cert or client_cert):
+        return None
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=server_cert or None)
+    if client_cert:
+        context.load_cert_chain(client_cert)
+    return context
+
+
 def unreachable(uri: str, detail: str) -> DiagnosticError:
+    uri = redact(uri)
     return DiagnosticError([Diagnostic(
         uri, code="tracking-unreachable",
-        message=f"cannot reach the MLflow tracking server at {uri}: {detail}",
+        message=f"cannot reach the MLflow tracking server at {uri}: {redact(detail)}",
         hint="start it, or point MLFLOW_TRACKING_URI (or tracking_uri in mlops-gitops.yaml) at a "
              "running server; unset both to use the embedded SQLite store")])
+
+
+def refused(uri: str, code: int, detail: str = "") -> DiagnosticError:
+    """The server answered 401/403: the credentials are wrong, missing or not allowed."""
+    what = ("rejected the credentials" if code == 401 else
+            "refused the request (the user lacks the permission)")
+    uri = redact(uri)
+    return DiagnosticError([Diagnostic(
+        uri, code="tracking-auth",
+        message=f"the MLflow tracking server at {uri} {what}: HTTP {code}"
+                + (f" on {detail}" if detail else ""),
+        hint=CREDENTIALS_HINT)])
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code in RETRY_STATUS
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, (ConnectionRefusedError, ConnectionResetError,
+                               ConnectionAbortedError, TimeoutError)) or \
+        isinstance(exc, (ConnectionResetError, ConnectionAbortedError, ConnectionRefusedError))
+
+
+def _env_number(name: str, kind: type, default):
+    try:
+        return kind(os.environ.get(name) or CLIENT_DEFAULTS.get(name) or default)
+    except ValueError:
+        return default
+
+
+def retry_settings() -> tuple[int, float]:
+    """(retries, first backoff in seconds) from MLflow's variables, else our client defaults."""
+    return (max(0, _env_number("MLFLOW_HTTP_REQUEST_MAX_RETRIES", int, 3)),
+            max(0.0, _env_number("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", float, 1.0)))
+
+
+def http_get(tracking: Tracking, url: str, timeout: float, retries: int | None = None,
+             budget_s: float = RETRY_BUDGET_S):
+    """Open ``url`` with the tracking server's auth and TLS settings, retrying connection
+    refused/reset and HTTP 502/503/504 with exponential backoff (within ``budget_s`` in all).
+    Returns the open response; raises the last ``urllib`` error when retries run out."""
+    request = urllib.request.Request(url, headers=auth_headers(tracking))
+    context = ssl_context() if url.startswith("https://") else None
+    started, slept = time.monotonic(), 0.0
+    default_retries, delay = retry_settings()
+    retries = default_retries if retries is None else retries
+    for attempt in range(retries + 1):
+        try:
+            return urllib.request.urlopen(request, timeout=timeout, context=context)
+        except (urllib.error.URLError, OSError) as exc:
+            spent = max(time.monotonic() - started, slept)
+            if attempt == retries or not retryable(exc) or spent + delay > budget_s:
+                raise
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()
+            time.sleep(delay)
+            slept += delay
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def excerpt(body: str, limit: int = 120) -> str:
@@ -179,20 +301,32 @@ def not_mlflow(uri: str, what: str, status: int | None, body: str) -> Diagnostic
 
 
 def check_reachable(tracking: Tracking, timeout: float = 5.0) -> None:
-    """Fail fast with one clear line when an HTTP tracking server does not answer."""
+    """Fail fast with one clear line when an HTTP tracking server does not answer (one short
+    retry covers a server that is restarting)."""
     if not tracking.is_http:
         return
-    request = urllib.request.Request(tracking.uri.rstrip("/") + "/health", headers=auth_headers())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with http_get(tracking, tracking.uri.rstrip("/") + "/health", timeout, retries=1,
+                      budget_s=2.0) as response:
             if response.status >= 500:
                 raise unreachable(tracking.uri, f"HTTP {response.status}")
     except urllib.error.HTTPError as exc:
         if exc.code >= 500:
             raise unreachable(tracking.uri, f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
+        if exc.code in (401, 403):
+            raise refused(tracking.uri, exc.code, "/health") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise unreachable(tracking.uri, str(reason)) from None
+
+
+def export_credentials(tracking: Tracking) -> None:
+    """Hand the URI's user-info to MLflow's client (and child processes) the way MLflow reads
+    it: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."""
+    if tracking.username:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = tracking.username
+        if tracking.password is not None:
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = tracking.password
 
 
 def apply_client_defaults() -> None:

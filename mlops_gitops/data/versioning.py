@@ -63,6 +63,22 @@ def untracked_change(relative: str, spec_file: str = "") -> Diagnostic:
                            f"file), or restore the recorded one with 'dvc checkout {relative}'")
 
 
+# what S3 (botocore, s3fs) and other remotes say when credentials are missing or wrong
+_CREDENTIAL_ERRORS = ("credentials", "Credentials", "AccessDenied", "Access Denied",
+                      "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden",
+                      "401", "Unauthorized")
+
+
+def _pull_hint(result: subprocess.CompletedProcess) -> str:
+    if any(mark in result.stderr + result.stdout for mark in _CREDENTIAL_ERRORS):
+        return ("the DVC remote refused the request or found no credentials: for S3 set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+                "'dvc remote modify --local REMOTE access_key_id/secret_access_key'; "
+                "never commit them in .dvc/config")
+    return ("check the DVC remote ('dvc remote list') is reachable and holds the data "
+            "('dvc push' from a machine that has it)")
+
+
 def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
@@ -139,8 +155,7 @@ def ensure_present(root: Path, relative: str, spec_file: str = "") -> Path:
         raise DiagnosticError([Diagnostic(
             spec_file or relative, path="spec.path", code="dvc-pull",
             message=f"'{relative}' is missing and 'dvc pull' failed: {dvc_reason(result)}",
-            hint="check the DVC remote ('dvc remote list') is reachable and holds the data "
-                 "('dvc push' from a machine that has it)")])
+            hint=_pull_hint(result))])
     return path
 
 

@@ -39,6 +39,8 @@ def find_ready_version(tracking: Tracking, name: str, fingerprint: str) -> int |
         try:
             found = RestRegistryReader(tracking, timeout=10).find_version(name, fingerprint)
         except DiagnosticError as exc:
+            if exc.diagnostics[0].code in ("tracking-unreachable", "tracking-auth"):
+                raise  # MLflow's client would fail the same way, only slower
             raise LookupUnavailable(exc.diagnostics[0].message) from None
         return found.version if found else None
     raise LookupUnavailable(tracking.uri)

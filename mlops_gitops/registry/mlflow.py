@@ -23,7 +23,9 @@ from mlops_gitops.tracking import (
     Tracking,
     apply_client_defaults,
     check_sqlite_store,
+    export_credentials,
     not_mlflow,
+    refused,
     unreachable,
 )
 
@@ -47,6 +49,7 @@ def _pins(*packages: str) -> list[str]:
 class MlflowRegistry:
     def __init__(self, tracking: Tracking):
         apply_client_defaults()
+        export_credentials(tracking)  # the URI's user-info, the way MLflow's client reads it
         import mlflow
         from mlflow import MlflowClient
 
@@ -72,6 +75,11 @@ class MlflowRegistry:
             yield
         except MlflowException as exc:
             text = str(exc.message if hasattr(exc, "message") else exc)
+            code = getattr(exc, "error_code", "")
+            status = next((c for c in (401, 403) if f"error code {c}" in text), None)
+            if status or code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+                raise refused(self.tracking.uri, status or (401 if code == "UNAUTHENTICATED"
+                                                            else 403), action) from None
             answer = _NOT_MLFLOW.search(text)
             if answer:  # a web server that is not MLflow's: its status and a short excerpt
                 status = int(answer.group(1)) if answer.group(1) else None

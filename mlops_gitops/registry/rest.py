@@ -10,12 +10,19 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.parse
-import urllib.request
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
-from mlops_gitops.tracking import Tracking, auth_headers, not_mlflow, unreachable
+from mlops_gitops.tracking import (
+    RETRY_STATUS,
+    Tracking,
+    http_get,
+    not_mlflow,
+    refused,
+    retryable,
+    unreachable,
+)
 
 PAGE_MODELS = 1000
 PAGE_VERSIONS = 100_000
@@ -44,9 +51,8 @@ class RestRegistryReader:
     def _get(self, endpoint: str, params: dict) -> dict:
         url = (f"{self.tracking.uri.rstrip('/')}/api/2.0/mlflow/{endpoint}?"
                f"{urllib.parse.urlencode(params)}")
-        request = urllib.request.Request(url, headers=auth_headers())
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with http_get(self.tracking, url, self.timeout) as response:
                 body = response.read().decode("utf-8", "replace")
             try:
                 return json.loads(body)
@@ -54,7 +60,11 @@ class RestRegistryReader:
                 raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
-                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}") from None
+                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}"
+                                  + (" after retries" if exc.code in RETRY_STATUS else "")
+                                  ) from None
+            if exc.code in (401, 403):
+                raise refused(self.tracking.uri, exc.code, endpoint) from None
             body = exc.read().decode("utf-8", "replace")
             try:
                 detail = json.loads(body)
@@ -68,7 +78,8 @@ class RestRegistryReader:
                                               message=f"{endpoint} failed: HTTP {exc.code} "
                                               f"{detail.get('message', '')}".strip())]) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise unreachable(self.tracking.uri, str(getattr(exc, "reason", exc))) from None
+            raise unreachable(self.tracking.uri, f"{getattr(exc, 'reason', exc)} on {endpoint}"
+                              + (" after retries" if retryable(exc) else "")) from None
 
     def _pages(self, endpoint: str, key: str, size: int, **params) -> list[dict]:
         items, token = [], None

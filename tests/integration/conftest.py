@@ -1,4 +1,5 @@
-"""Real components for integration tests: git repositories, DVC with a local remote."""
+"""Real components for integration tests: git repositories, DVC with a local remote, `mlflow
+server` on SQLite and on a real PostgreSQL cluster (Debian's binaries, started here)."""
 
 from __future__ import annotations
 
@@ -95,20 +96,24 @@ def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None)
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
-def start_mlflow(folder: Path, port: int) -> subprocess.Popen:
-    """A real `mlflow server` (SQLite backend, proxied artifacts) on 127.0.0.1:port, ready."""
+def start_mlflow(folder: Path, port: int, backend_uri: str | None = None,
+                 artifacts: str | None = None, env: dict[str, str] | None = None
+                 ) -> subprocess.Popen:
+    """A real `mlflow server` (SQLite backend unless ``backend_uri``, artifacts proxied to
+    ``artifacts`` or a folder) on 127.0.0.1:port, ready."""
     log = open(folder / "server.log", "a")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server",
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-         "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts"),
+         "--backend-store-uri", backend_uri or f"sqlite:///{folder / 'mlflow.db'}",
+         "--serve-artifacts", "--artifacts-destination", artifacts or str(folder / "artifacts"),
          "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, cwd=folder,
         # no background job runners: the registry does not need them (saves ~1 GB of memory)
-        env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})})
     log.close()
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", 90, process)
+        # on PostgreSQL the first start runs every schema migration (~30 s on a busy machine)
+        wait_http(f"http://127.0.0.1:{port}/health", 240, process)
     except BaseException:
         stop(process)
         raise
@@ -125,10 +130,145 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> str:
+def mlflow_server_sqlite(tmp_path_factory) -> str:
     """One server for the whole session; tests keep apart by project name and model prefix."""
     port = free_port()
     process = start_mlflow(tmp_path_factory.mktemp("mlflow-server"), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(mlflow_server_sqlite: str) -> str:
+    """The session's SQLite-backed server; modules that run on every registry backend override
+    this name with :func:`backend_server` (see ``BACKENDS``)."""
+    return mlflow_server_sqlite
+
+
+# --- PostgreSQL: a throw-away cluster from Debian's binaries ---------------------------------
+
+BACKENDS = ["sqlite", "postgresql"]
+PG_SYSTEM_USER = "mlopspg"  # postgres refuses to run as root: a system user runs the cluster
+PG_USER, PG_PASSWORD = "mlops", "mlops-test-password"
+
+
+def backend_server(request) -> str:
+    """For a fixture parametrised over ``BACKENDS``: that backend's session server."""
+    return request.getfixturevalue(f"mlflow_server_{request.param}")
+
+
+def postgres_bin() -> Path | None:
+    """The newest ``/usr/lib/postgresql/*/bin`` holding initdb (Debian keeps it off PATH)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                   else 0)
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
+
+
+def missing_postgres() -> str | None:
+    """Why a PostgreSQL-backed server cannot run here, or None."""
+    if postgres_bin() is None:
+        return "PostgreSQL is not installed (initdb not found; apt-get install postgresql)"
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return "psycopg2 is not installed (pip install -e '.[dev]' installs psycopg2-binary)"
+    return None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with the reason; on CI (CI=true), where .ci/run installs everything, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the PostgreSQL tests: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+class Postgres:
+    """A PostgreSQL cluster in a temporary folder on 127.0.0.1:port (password auth)."""
+
+    def __init__(self, port: int):
+        import tempfile
+
+        self.bin = postgres_bin()
+        self.port = port
+        # not under pytest's tmp folders: those are private to root, and the cluster's system
+        # user must be able to reach its own folder
+        self.folder = Path(tempfile.mkdtemp(prefix="mlops-gitops-pg-"))
+        self.data = self.folder / "data"
+        self.as_root = os.geteuid() == 0
+
+    def _cmd(self, *cmd: str) -> list[str]:
+        return ["runuser", "-u", PG_SYSTEM_USER, "--", *cmd] if self.as_root else list(cmd)
+
+    def _run(self, *cmd: str) -> None:
+        done = subprocess.run(self._cmd(*cmd), capture_output=True, text=True, cwd=self.folder,
+                              env={**clean_env(), "PGPASSWORD": PG_PASSWORD})
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}"
+                               f"\n{done.stderr}")
+
+    def start(self) -> None:
+        if self.as_root:
+            exists = subprocess.run(["id", "-u", PG_SYSTEM_USER], capture_output=True)
+            if exists.returncode != 0:
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                                "/usr/sbin/nologin", PG_SYSTEM_USER], check=True)
+            shutil.chown(self.folder, PG_SYSTEM_USER)
+        password_file = self.folder / "password"
+        password_file.write_text(PG_PASSWORD + "\n")
+        if self.as_root:
+            shutil.chown(password_file, PG_SYSTEM_USER)
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", PG_USER,
+                  f"--pwfile={password_file}", "--auth=scram-sha-256", "-E", "UTF8",
+                  "--no-sync")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.folder / "postgres.log"), "-w", "-t", "60", "-o",
+                  # a throw-away cluster: no durability, so no waiting for the disk
+                  f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c synchronous_commit=off "
+                  "-c full_page_writes=off", "start")
+
+    def create_database(self, name: str) -> str:
+        """A new database; returns its SQLAlchemy URI (psycopg2 driver)."""
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", PG_USER, name)
+        return self.uri(name)
+
+    def uri(self, database: str, password: str = PG_PASSWORD) -> str:
+        # SQLAlchemy 2.1's plain postgresql:// means psycopg 3: name the driver we install
+        return f"postgresql+psycopg2://{PG_USER}:{password}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        if self.data.exists():
+            subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
+                                     "fast", "-w", "stop"), capture_output=True, timeout=60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Postgres:
+    """A real PostgreSQL cluster for the session (stopped and removed at the end)."""
+    reason = missing_postgres()
+    if reason:
+        skip_or_fail(reason)
+    cluster = Postgres(free_port())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_postgresql(postgres: Postgres, tmp_path_factory) -> str:
+    """A real `mlflow server` whose backend store is the session's PostgreSQL."""
+    port = free_port()
+    process = start_mlflow(tmp_path_factory.mktemp("mlflow-server-pg"), port,
+                           postgres.create_database("mlflow"))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

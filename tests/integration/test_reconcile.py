@@ -13,6 +13,8 @@ import time
 import pytest
 
 from tests.integration.conftest import (
+    BACKENDS,
+    backend_server,
     clean_env,
     cli,
     free_port,
@@ -22,6 +24,12 @@ from tests.integration.conftest import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=BACKENDS)
+def mlflow_server(request) -> str:
+    """Every test here runs against a server on SQLite and one on PostgreSQL."""
+    return backend_server(request)
 
 
 def ok(repo, *args):
@@ -190,7 +198,8 @@ def test_pin_to_a_missing_version_is_a_plan_error(server_repo):
     assert "version 42 of" in result.stderr and "does not exist in the registry" in result.stderr
 
 
-def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path, backend, request):
     from mlops_gitops.reconcile.apply import apply_plan, make_plan
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.live import read_live_state
@@ -201,7 +210,9 @@ def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path):
     folder, port = tmp_path / "own-server", free_port()
     folder.mkdir()
     uri = f"http://127.0.0.1:{port}"
-    server = start_mlflow(folder, port)
+    store = (None if backend == "sqlite" else
+             request.getfixturevalue("postgres").create_database(f"restart_{port}"))
+    server = start_mlflow(folder, port, store)
     try:
         config = example_repo / "mlops-gitops.yaml"
         config.write_text(config.read_text().replace("tracking_uri: null", f"tracking_uri: {uri}"))
@@ -222,7 +233,7 @@ def test_server_unreachable_mid_apply_then_converges(example_repo, tmp_path):
         assert not result.ok
         assert "cannot reach the MLflow tracking server" in result.error
         assert len(result.applied) == 1 and len(result.not_applied) == 1
-        server = start_mlflow(folder, port)
+        server = start_mlflow(folder, port, store)  # the same store: a restart
         ok(example_repo, "apply", "--env", "dev", "--auto-approve")
         assert aliases(uri, "iris-classifier") == {"dev": 1}
         assert aliases(uri, "diabetes-regressor") == {"dev": 1}

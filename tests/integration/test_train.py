@@ -8,9 +8,15 @@ import time
 
 import pytest
 
-from tests.integration.conftest import cli, dvc, free_port, run
+from tests.integration.conftest import BACKENDS, backend_server, cli, dvc, free_port, run
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=BACKENDS)
+def mlflow_server(request) -> str:
+    """Every test here that uses a server runs against SQLite and PostgreSQL backends."""
+    return backend_server(request)
 
 
 def train(repo, *args):
