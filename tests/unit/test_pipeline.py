@@ -21,6 +21,13 @@ def clean(result) -> None:
     assert "Traceback" not in result.output and "internal error" not in result.output
 
 
+@pytest.fixture(autouse=True)
+def own_tracking(monkeypatch):
+    """The project's own tracking settings: in-process MLflow use elsewhere in the session
+    exports MLFLOW_TRACKING_URI, which the commands run here would otherwise inherit."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def project(tmp_path) -> Path:
     return copy_example_project(tmp_path / "project")
