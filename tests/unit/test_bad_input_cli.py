@@ -14,9 +14,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return cli_with(cwd, {}, *args)
+
+
+def cli_with(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The command line in a subprocess (no inherited tracking URI, plus ``env``): never a
+    traceback, never an internal error."""
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     result = subprocess.run([sys.executable, "-m", "mlops_gitops", *args], cwd=cwd,
-                            env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"},
+                            env={**base, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
                             capture_output=True, text=True)
     assert "Traceback" not in result.stdout + result.stderr
     assert "internal error" not in result.stderr
@@ -146,16 +152,6 @@ def test_data_that_differs_from_its_dvc_version(project):
     assert trained.returncode == 1
     assert "differs from the version recorded" in trained.stderr
     assert path.is_file()
-
-
-def cli_with(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run([sys.executable, "-m", "mlops_gitops", *args], cwd=cwd,
-                            env={**base, "MLFLOW_DISABLE_TELEMETRY": "true", **env},
-                            capture_output=True, text=True)
-    assert "Traceback" not in result.stdout + result.stderr
-    assert "internal error" not in result.stderr
-    return result
 
 
 @pytest.fixture
