@@ -23,9 +23,11 @@ def clean(result) -> None:
 
 @pytest.fixture(autouse=True)
 def own_tracking(monkeypatch):
-    """The project's own tracking settings: in-process MLflow use elsewhere in the session
-    exports MLFLOW_TRACKING_URI, which the commands run here would otherwise inherit."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    """The project's own tracking settings, outside CI: in-process MLflow use elsewhere in the
+    session exports MLFLOW_TRACKING_URI, and the CI that runs this suite sets CI=true (which
+    refuses deploys from a scratch registry); the commands run here would inherit both."""
+    for name in ("MLFLOW_TRACKING_URI", "CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -82,7 +84,6 @@ def test_under_ci_a_scratch_registry_is_refused_for_deploy_and_flagged_for_pr(pr
     from mlops_gitops.pipeline.pr import registry_step
     from mlops_gitops.spec.project import load_project
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("CI", "true")
     loaded = load_project(project)
     refused = registry_step(loaded, "deploy")
@@ -95,7 +96,6 @@ def test_under_ci_a_scratch_registry_is_refused_for_deploy_and_flagged_for_pr(pr
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
     assert registry_step(load_project(project), "deploy") is None
     monkeypatch.delenv("CI")
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert registry_step(load_project(project), "deploy") is None
 
