@@ -1,21 +1,32 @@
 """Content-addressed model identity: the fingerprint of everything that determines a trained model.
 
-fingerprint = sha256 of the canonical JSON of the normalized model spec (what is trained, not who
-owns it), the dataset spec, the data's DVC md5, the trainer version and the scikit-learn version.
-Training with a fingerprint that already has a registered version is a no-op.
+fingerprint = sha256 of the canonical JSON of what changes the fitted artifact and nothing else:
+the model spec's training fields (task, target, features, steps, estimator, seed), the types of
+the columns it reads and the dataset's split, the data's DVC md5, a digest of the training code
+(derived from its source, docstrings and comments aside) and the versions of Python (major.minor),
+scikit-learn, numpy, scipy and pandas. Owner, labels, metrics, model tests, policy, the registry
+name and the data contract's checks are left out: changing them never retrains. Training with a
+fingerprint that already has a registered version is a no-op.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from mlops_gitops.spec.models import Dataset, Model
 
-# Bump when a change to the training code changes the trained artifact for the same specs.
-TRAINER_VERSION = "1"
+# The modules whose code determines the fitted artifact (reading and typing the data, splitting
+# it, building and fitting the pipeline): their digest is part of every fingerprint.
+TRAINING_CODE = ("data/contract.py", "data/split.py", "train/pipeline.py", "train/trainer.py")
+# The libraries whose version changes what a fit produces or how the artifact loads.
+TRAINING_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas")
+MODEL_TRAINING_FIELDS = ("task", "target", "features", "steps", "estimator", "seed")
 
 TAG_MANAGED = "mlops.managed"
 TAG_FINGERPRINT = "mlops.fingerprint"
@@ -35,12 +46,34 @@ ARTIFACT_COMPARE = "compare.json"
 
 
 @functools.cache
-def sklearn_version() -> str:
-    """Installed scikit-learn version, read from package metadata (no import of sklearn)."""
+def library_version(name: str) -> str:
+    """An installed distribution's version, read from package metadata (no import)."""
     try:
-        return version("scikit-learn")
-    except PackageNotFoundError:  # pragma: no cover - scikit-learn is a dependency
-        return "unknown"
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@functools.cache
+def training_code_digest() -> str:
+    """sha256 of the training code's syntax trees: a change in what it does changes every
+    fingerprint; comments, docstrings and formatting do not."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for relative in TRAINING_CODE:
+        tree = _without_docstrings(ast.parse((package / relative).read_bytes(), relative))
+        digest.update(f"{relative}\n{ast.dump(tree)}\n".encode())
+    return digest.hexdigest()
 
 
 def canonical_json(value: object) -> str:
@@ -48,15 +81,18 @@ def canonical_json(value: object) -> str:
 
 
 def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dict:
-    """Everything that determines the trained artifact (owner, labels, tests, policy do not)."""
-    spec = model.spec.model_dump(mode="json", by_alias=True,
-                                 exclude={"tests", "policy", "registered_model"})
+    """Everything that determines the trained artifact, and nothing that does not."""
+    spec = model.spec.model_dump(mode="json", by_alias=True, include=set(MODEL_TRAINING_FIELDS))
+    columns = dataset.spec.columns
+    read = [model.spec.target, *model.spec.features]
     return {
         "model": spec,
-        "dataset": dataset.spec.model_dump(mode="json", by_alias=True),
+        "columns": {name: columns[name].type if name in columns else None for name in read},
+        "split": dataset.spec.split.model_dump(mode="json"),
         "data_md5": data_md5,
-        "trainer": TRAINER_VERSION,
-        "sklearn": sklearn_version(),
+        "code": training_code_digest(),
+        "python": "{}.{}".format(*sys.version_info[:2]),
+        "libraries": {name: library_version(name) for name in TRAINING_LIBRARIES},
     }
 
 

@@ -22,9 +22,10 @@ from mlops_gitops.identity import (
     TAG_MANAGED,
     TAG_PROJECT,
     TAG_STATUS,
+    TRAINING_LIBRARIES,
     fingerprint,
+    library_version,
     owned_model_tags,
-    sklearn_version,
     training_inputs,
 )
 from mlops_gitops.spec.loader import LoadedSpec
@@ -198,8 +199,8 @@ def lineage(project: Project, target: TrainingTarget, split_hash: str) -> dict:
         "spec_files": files,
         "dataset": {"name": target.dataset.name, "path": target.dataset.spec.spec.path,
                     "md5": target.data_md5, "test_split_hash": split_hash},
-        "versions": {"mlops-gitops": __version__, "scikit-learn": sklearn_version(),
-                     "python": platform.python_version()},
+        "versions": {"mlops-gitops": __version__, "python": platform.python_version(),
+                     **{name: library_version(name) for name in TRAINING_LIBRARIES}},
     }
 
 
