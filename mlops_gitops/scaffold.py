@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from mlops_gitops.spec.schema import kind_schemas, render_schema
 # published; teams point it at their mirror or fork, pinned to a tag or commit.
 DEFAULT_SOURCE = f"git+https://github.com/mlops-gitops/mlops-gitops@v{__version__}"
 DEFAULT_DVC_REMOTE = ".mlops/dvc-remote"
-_SOURCE_TOKEN = "@MLOPS_GITOPS_SOURCE@"
+# requirements.txt (CI: everything) and the pre-commit hook (lint: the small base install)
+_SOURCE_TOKENS = {"@MLOPS_GITOPS_SOURCE@": "all", "@MLOPS_GITOPS_LINT_SOURCE@": None}
 
 # Template files whose name in the new repository differs (dotfiles are not packaged reliably;
 # everything under github/ goes to .github/).
@@ -47,23 +49,33 @@ def _template_files():
                 yield name, entry.read_text(encoding="utf-8")
 
 
-def requirement_line(source: str) -> str:
-    """The requirements.txt line for ``source``: a URL becomes a PEP 508 direct reference
-    (``mlops-gitops @ git+https://...@TAG``); anything else (``mlops-gitops==0.2.0``) is kept."""
+def requirement_line(source: str, extra: str | None = None) -> str:
+    """The requirement line for ``source``: a URL becomes a PEP 508 direct reference
+    (``mlops-gitops[EXTRA] @ git+https://...@TAG``); a requirement (``mlops-gitops==0.2.0``) gets
+    the extra after its name."""
     source = source.strip()
-    if not source or "\n" in source or "\r" in source:
+    if not source or any(c in source for c in "\n\r\"'\\"):
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
-                                          message="--source must be one line: a pip URL or a "
-                                                  "requirement",
+                                          message="--source must be one line without quotes: a "
+                                                  "pip URL or a requirement",
                                           hint=f"e.g. {DEFAULT_SOURCE}")])
-    return f"mlops-gitops @ {source}" if "://" in source and " @ " not in source else source
+    name = f"mlops-gitops[{extra}]" if extra else "mlops-gitops"
+    if "://" in source and " @ " not in source:
+        return f"{name} @ {source}"
+    if extra and re.match(r"mlops-gitops(?![\w.\[-])", source):
+        return name + source[len("mlops-gitops"):]
+    return source
 
 
 def scaffold(target: Path, source: str = DEFAULT_SOURCE) -> Scaffolded:
     """Write the template project, JSON Schemas and example data into ``target``; CI installs
     mlops-gitops from ``source`` (requirements.txt)."""
-    line = requirement_line(source)
-    files = {name: text.replace(_SOURCE_TOKEN, line) for name, text in _template_files()}
+    lines = {token: requirement_line(source, extra) for token, extra in _SOURCE_TOKENS.items()}
+    files = {}
+    for name, text in _template_files():
+        for token, line in lines.items():
+            text = text.replace(token, line)
+        files[name] = text
     files.update({f"schemas/{n}": render_schema(s) for n, s in kind_schemas().items()})
     created, kept = [], []
     for name, text in sorted(files.items()):

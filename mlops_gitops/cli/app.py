@@ -419,6 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:  # an extra not installed, else a bug
+        from mlops_gitops.extras import missing_extra
+
+        error = missing_extra(exc)
+        if error is None or os.environ.get("MLOPS_GITOPS_DEBUG"):
+            raise
+        print(RENDERERS["text"](error.diagnostics), file=sys.stderr)
+        return 1
     except Exception as exc:  # a bug: say so plainly, keep the traceback behind a switch
         if os.environ.get("MLOPS_GITOPS_DEBUG"):
             raise

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.extras import require
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _pull_hint(result: subprocess.CompletedProcess) -> str:
 
 
 def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    require("dvc")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
                           capture_output=True, text=True)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.extras import require
 from mlops_gitops.identity import (
     STATUS_READY,
     TAG_FINGERPRINT,
@@ -218,6 +219,7 @@ def build(project: Project, env: str, reader, downloader_factory, commit: str | 
           progress: Progress = lambda message: None, require_alias: bool = True) -> BuildResult:
     """Build the environment's bento, or find it already built (then nothing but the registry
     ``reader`` is used; ``downloader_factory()`` opens the MLflow adapter for the downloads)."""
+    require("bentoml")
     home = bentoml_home(project.root)
     versions = served_versions(project, env, reader, require_alias)
     tag = bento_tag(project, env, versions)

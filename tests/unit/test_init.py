@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from mlops_gitops.spec.schema import stale_schemas
 
@@ -100,8 +101,11 @@ def test_init_pins_the_ci_install_source(scaffolded, tmp_path):
 
     root, result = scaffolded
     lines = (root / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert lines[-1] == f"mlops-gitops @ {DEFAULT_SOURCE}"
+    assert lines[-1] == f"mlops-gitops[all] @ {DEFAULT_SOURCE}"
     assert DEFAULT_SOURCE.endswith(f"@v{__version__}")
+    hook = yaml.safe_load((root / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"][0]
+    assert hook["language"] == "python"  # its own environment: no venv needs to be active
+    assert hook["additional_dependencies"] == [f"mlops-gitops @ {DEFAULT_SOURCE}"]
 
     (tmp_path / "mine" / "data").mkdir(parents=True)
     shutil.copy2(root / "data" / "iris.csv", tmp_path / "mine" / "data" / "iris.csv")
@@ -109,7 +113,7 @@ def test_init_pins_the_ci_install_source(scaffolded, tmp_path):
     mine = run_cli("init", "mine", "--source", url, cwd=tmp_path)
     assert mine.returncode == 0, mine.output
     assert (tmp_path / "mine" / "requirements.txt").read_text().splitlines()[-1] == \
-        f"mlops-gitops @ {url}"
+        f"mlops-gitops[all] @ {url}"
     again = run_cli("init", "mine", "--source", "mlops-gitops==9.9", cwd=tmp_path)
     assert again.returncode == 0  # an existing requirements.txt is kept
     assert url in (tmp_path / "mine" / "requirements.txt").read_text()
@@ -188,7 +192,11 @@ def test_requirement_line_for_urls_and_requirements():
     assert requirement_line(url) == f"mlops-gitops @ {url}"
     assert requirement_line(f"mlops-gitops @ {url}") == f"mlops-gitops @ {url}"
     assert requirement_line("mlops-gitops==0.2.0") == "mlops-gitops==0.2.0"
-    for bad in ("", "  ", f"{url}\n--index-url https://evil.example"):
+    assert requirement_line(url, "all") == f"mlops-gitops[all] @ {url}"
+    assert requirement_line(f"mlops-gitops @ {url}", "all") == f"mlops-gitops[all] @ {url}"
+    assert requirement_line("mlops-gitops==0.2.0", "all") == "mlops-gitops[all]==0.2.0"
+    assert requirement_line("mlops-gitops-fork==1", "all") == "mlops-gitops-fork==1"
+    for bad in ("", "  ", f"{url}\n--index-url https://evil.example", f'{url}"'):
         with pytest.raises(DiagnosticError):
             requirement_line(bad)
 

@@ -166,7 +166,7 @@ def test_this_repository_runs_the_scaffolded_workflows(folders):
     for name in WORKFLOWS:
         scaffolded = (folders["scaffold"] / name).read_text(encoding="utf-8")
         ours = (folders["repository"] / name).read_text(encoding="utf-8")
-        ours = ours.replace("python -m pip install -c constraints.txt -e .",
+        ours = ours.replace("python -m pip install -c constraints.txt -e '.[all]'",
                             "python -m pip install -r requirements.txt")
         ours = ours.replace("cache-dependency-path: |\n            pyproject.toml\n"
                             "            constraints.txt",
