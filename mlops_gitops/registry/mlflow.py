@@ -10,7 +10,9 @@ import contextlib
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,41 @@ def _pins(*packages: str) -> list[str]:
         with contextlib.suppress(PackageNotFoundError):
             pins.append(f"{package}=={version(package)}")
     return pins
+
+
+# The dataset contract's column types as MLflow signature types. A nullable int column may
+# hold missing values, which MLflow's "long" refuses: it is declared "double".
+MLFLOW_TYPES = {"float": "double", "int": "long", "string": "string", "bool": "boolean"}
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run was trained on, logged as its MLflow dataset input (digest: the DVC md5)."""
+
+    name: str
+    path: str
+    md5: str
+    target: str
+    frame: Any
+    feature_types: dict[str, tuple[str, bool]]  # feature -> (contract type, nullable), in order
+
+
+def input_schema(feature_types: dict[str, tuple[str, bool]]):
+    """The model's input signature typed by the dataset contract (not guessed from floats)."""
+    from mlflow.types import ColSpec, Schema
+
+    return Schema([ColSpec("double" if kind == "int" and nullable else MLFLOW_TYPES[kind], name,
+                           required=not nullable)
+                   for name, (kind, nullable) in feature_types.items()])
+
+
+def typed_example(frame, feature_types: dict[str, tuple[str, bool]]):
+    """The input example with the signature's types (whole numbers for int columns)."""
+    frame = frame.copy()
+    for name, (kind, nullable) in feature_types.items():
+        if kind == "int" and not nullable and frame[name].notna().all():
+            frame[name] = frame[name].astype("int64")
+    return frame
 
 
 class MlflowRegistry:
@@ -261,13 +298,16 @@ class MlflowRegistry:
 
     def log_training(self, *, registered_name: str, pipeline, X_example, predictions,
                      params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-                     lineage: dict) -> tuple[str, str, str]:
-        """Log a run with the fitted model; returns (run id, model URI, logged model id)."""
+                     lineage: dict, training_data: TrainingData) -> tuple[str, str, str]:
+        """Log a run with the fitted model and its training data as an MLflow dataset input;
+        returns (run id, model URI, logged model id)."""
         mlflow = self._mlflow
         import skops.io
-        from mlflow.models import infer_signature
+        from mlflow.models import ModelSignature, infer_signature
 
-        signature = infer_signature(X_example, predictions)
+        signature = ModelSignature(inputs=input_schema(training_data.feature_types),
+                                   outputs=infer_signature(X_example, predictions).outputs)
+        example = typed_example(X_example.head(3), training_data.feature_types)
         # Our own freshly fitted, allow-listed pipeline: trust the types skops flags in it (tree
         # structures, dtypes). Loading reuses the list recorded in the MLmodel file.
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline)) or None
@@ -278,19 +318,28 @@ class MlflowRegistry:
                 mlflow.log_params(params)
                 mlflow.log_metrics(metrics)
                 mlflow.log_dict(lineage, "lineage.json")
+                with warnings.catch_warnings():  # MLflow guesses at the source's kind aloud
+                    warnings.simplefilter("ignore")
+                    dataset = mlflow.data.from_pandas(
+                        training_data.frame, source=training_data.path,
+                        targets=training_data.target, name=training_data.name,
+                        digest=training_data.md5)
+                mlflow.log_input(dataset, context="training",
+                                 tags={"mlops.data_md5": training_data.md5})
                 info = mlflow.sklearn.log_model(
                     pipeline, name=MODEL_ARTIFACT, signature=signature,
-                    input_example=X_example.head(3), serialization_format="skops",
+                    input_example=example, serialization_format="skops",
                     skops_trusted_types=trusted,
                     pip_requirements=_pins("scikit-learn", "skops", "numpy", "pandas", "scipy"),
                 )
             return run.info.run_id, info.model_uri, info.model_id
 
     def register_version(self, name: str, source: str, run_id: str, model_id: str,
-                         tags: dict[str, str]) -> int:
+                         tags: dict[str, str], description: str = "") -> int:
         with self.errors(f"registering a version of {name}"):
             created = self.client.create_model_version(name, source=source, run_id=run_id,
-                                                       tags=tags, model_id=model_id)
+                                                       tags=tags, model_id=model_id,
+                                                       description=description or None)
             return int(created.version)
 
     # --- evaluation (model tests, champion/challenger) -------------------------------------

@@ -204,8 +204,14 @@ def lineage(project: Project, target: TrainingTarget, split_hash: str) -> dict:
     }
 
 
-def _run_tags(meta: dict) -> dict[str, str]:
+def _run_tags(meta: dict, model_name: str) -> dict[str, str]:
+    commit = meta["git"]["commit"] or ""
     return {
+        # MLflow's own: the UI shows the source and commit, and names the run
+        "mlflow.runName": f"{model_name}-{meta['fingerprint'][:12]}",
+        "mlflow.source.name": f"mlops-gitops train {model_name}",
+        "mlflow.source.type": "JOB",
+        **({"mlflow.source.git.commit": commit} if commit else {}),
         TAG_MANAGED: "true",
         TAG_FINGERPRINT: meta["fingerprint"],
         "mlops.git_commit": meta["git"]["commit"] or "",
@@ -270,27 +276,47 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
             return TrainResult(model.name, target.registered_name, target.fingerprint,
                                found.version, "cached", seconds=time.perf_counter() - started)
         progress(f"{model.name}: logging the run and the model to {tracking.uri}")
-        number, run_id = _register(registry, project, target, pipeline, metrics, split, meta)
+        number, run_id = _register(registry, project, target, pipeline, metrics, split, meta,
+                                   frame)
     progress(f"{model.name}: registered {target.registered_name}/{number}")
     return TrainResult(model.name, target.registered_name, target.fingerprint, number,
                        "trained", run_id, metrics, split.test_hash,
                        time.perf_counter() - started)
 
 
+def _version_description(target: TrainingTarget, meta: dict) -> str:
+    spec = target.model.spec
+    dirty = " (dirty)" if meta["git"]["dirty"] else ""
+    trained = (f"Trained by mlops-gitops from {target.model.file} at commit "
+               f"{(meta['git']['commit'] or 'none')[:12]}{dirty}"
+               f" on {target.dataset.spec.spec.path} (DVC md5 {target.data_md5}); fingerprint "
+               f"{target.fingerprint[:12]}.")
+    return f"{spec.metadata.description}\n\n{trained}" if spec.metadata.description else trained
+
+
 def _register(registry, project: Project, target: TrainingTarget, pipeline, metrics, split,
-              meta: dict) -> tuple[int, str]:
+              meta: dict, frame) -> tuple[int, str]:
     """Log the run with the model and register it as a ready version: (number, run id)."""
+    from mlops_gitops.registry.mlflow import TrainingData
+
     model, spec = target.model, target.model.spec
     owned = owned_model_tags(project.name, spec)
     registry.ensure_model(target.registered_name, spec.metadata.description or "", owned)
     features = split.test[spec.spec.features]
+    columns = target.dataset.spec.spec.columns
+    training_data = TrainingData(
+        name=target.dataset.name, path=target.dataset.spec.spec.path, md5=target.data_md5,
+        target=spec.spec.target, frame=frame,
+        feature_types={f: (columns[f].type, columns[f].nullable) for f in spec.spec.features})
     run_id, model_uri, model_id = registry.log_training(
         registered_name=target.registered_name, pipeline=pipeline, X_example=features,
         predictions=pipeline.predict(features.head(3)), params=_flat_params(model),
-        metrics=metrics, tags=_run_tags(meta), lineage=meta)
+        metrics=metrics, tags=_run_tags(meta, model.name), lineage=meta,
+        training_data=training_data)
     number = registry.register_version(target.registered_name, model_uri, run_id, model_id,
                                        {TAG_MANAGED: "true", TAG_FINGERPRINT: target.fingerprint,
-                                        "mlops.test_split_hash": split.test_hash})
+                                        "mlops.test_split_hash": split.test_hash},
+                                       _version_description(target, meta))
     try:  # only a completely registered version is marked ready (and ever found again)
         registry.set_version_tags(target.registered_name, number, {TAG_STATUS: STATUS_READY})
     except DiagnosticError:

@@ -58,6 +58,24 @@ def test_train_registers_loads_back_and_is_a_noop_the_second_time(server_repo, m
                           columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
     assert list(loaded.predict(sample)) == ["setosa", "virginica"]
 
+    # MLflow's own conventions, so its UI shows what users look for
+    assert run_data.tags["mlflow.source.git.commit"] == run_data.tags["mlops.git_commit"]
+    assert run_data.tags["mlflow.source.name"] == "mlops-gitops train iris-classifier"
+    assert run_data.tags["mlflow.runName"] == f"iris-classifier-{iris['fingerprint'][:12]}"
+    (dataset_input,) = client.get_run(version.run_id).inputs.dataset_inputs
+    assert dataset_input.dataset.name == "iris"
+    assert dataset_input.dataset.digest == run_data.tags["mlops.data_md5"]
+    assert json.loads(dataset_input.dataset.source) == {"uri": "data/iris.csv"}
+    assert "iris-classifier.yaml at commit" in version.description
+    # the signature is typed by the dataset contract: diabetes's `sex` is an int column, and a
+    # CSV read by pandas predicts as it is (int64 was once refused against a double signature)
+    regressor = first["diabetes-regressor"]["registered_name"]
+    diabetes = mlflow.pyfunc.load_model(f"models:/{regressor}/1")
+    inputs = {c.name: c.type.name for c in diabetes.metadata.get_input_schema().inputs}
+    assert inputs["sex"] == "long" and inputs["bmi"] == "double"
+    frame = pd.read_csv(server_repo / "data" / "diabetes.csv")
+    assert len(diabetes.predict(frame[list(inputs)])) == len(frame)
+
     second = train(server_repo)
     assert second["iris-classifier"]["status"] == "cached"
     assert second["iris-classifier"]["version"] == 1
