@@ -1,7 +1,7 @@
 """Content-addressed model identity: the fingerprint of everything that determines a trained model.
 
 fingerprint = sha256 of the canonical JSON of the normalized model spec (what is trained, not who
-owns it), the dataset spec, the data's DVC md5, the trainer version and the scikit-learn version.
+owns it; of ``retrain`` only the ``generation`` a retraining proposal bumps), the dataset spec, the data's DVC md5, the trainer version and the scikit-learn version.
 Training with a fingerprint that already has a registered version is a no-op.
 """
 
@@ -50,7 +50,10 @@ def canonical_json(value: object) -> str:
 def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dict:
     """Everything that determines the trained artifact (owner, labels, tests, policy do not)."""
     spec = model.spec.model_dump(mode="json", by_alias=True,
-                                 exclude={"tests", "policy", "registered_model"})
+                                 exclude={"tests", "policy", "registered_model", "retrain"})
+    retrain = model.spec.retrain
+    if retrain is not None and retrain.generation:  # absent = 0: older fingerprints stand
+        spec["retrain_generation"] = retrain.generation
     return {
         "model": spec,
         "dataset": dataset.spec.model_dump(mode="json", by_alias=True),
