@@ -1,7 +1,8 @@
 """Content-addressed model identity: the fingerprint of everything that determines a trained model.
 
 fingerprint = sha256 of the canonical JSON of the normalized model spec (what is trained, not who
-owns it; of ``retrain`` only the ``generation`` a retraining proposal bumps), the dataset spec, the data's DVC md5, the trainer version and the scikit-learn version.
+owns it; of ``retrain`` only the ``generation`` a retraining proposal bumps), the dataset spec,
+the data's DVC md5, the trainer version and the scikit-learn version.
 Training with a fingerprint that already has a registered version is a no-op.
 """
 
