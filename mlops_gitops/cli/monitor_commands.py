@@ -111,39 +111,23 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
             why.append(f"v{a.version} in {args.env} was trained {a.age_days:.0f} day(s) ago, "
                        f"more than the maximum of {a.max_age_days:g}")
             reasons[a.spec_name] = (trigger, why)
-        served_line = {m.spec_name: _served_line(project, m, args.env) for m in served}
         _propose_all(args, project, {k: (t, "; ".join(w)) for k, (t, w) in reasons.items()},
-                     markdown, served_line)
+                     markdown, {m.spec_name: _served_label(m, args.env) for m in served})
     return code
 
 
-def _served_line(project, model, env: str) -> str:
-    """What the served version was trained on, against the data on the checkout."""
-    from mlops_gitops.data.versioning import data_version
-
-    line = (f"Serving in `{env}`: `{model.name}` v{model.version}, trained on data md5 "
-            f"`{model.data_md5 or 'unknown'}`")
-    spec = project.models.get(model.spec_name)
-    dataset = project.datasets.get(spec.spec.dataset) if spec else None
-    if dataset is not None and model.data_md5:
-        try:
-            here = data_version(project.root, dataset.spec.path).md5
-        except DiagnosticError:
-            here = None
-        if here == model.data_md5:
-            line += (" — the same data as in this checkout: unless newer data is added to this "
-                     "branch, the retrained model learns from the same rows")
-    return line + "."
+def _served_label(model, env: str) -> tuple[str, str | None]:
+    return f"`{model.name}` v{model.version} in `{env}`", model.data_md5
 
 
 def _propose_all(args, project, reasons: dict[str, tuple[str, str]], report: str,
-                 served_line: dict[str, str]) -> None:
+                 served: dict[str, tuple[str, str | None]]) -> None:
     """One proposal per model (a DiagnosticError, exit 1, when one cannot be made)."""
     from mlops_gitops.pipeline.retrain import propose
 
     for spec_name, (trigger, reason) in sorted(reasons.items()):
         proposal = propose(project.root, spec_name, trigger, reason, report, base=args.base,
-                           served=served_line.get(spec_name, ""),
+                           served=served.get(spec_name),
                            progress=_stderr if args.format == "text" else lambda m: None)
         _print_proposal(proposal, args.format, stream=sys.stderr)
 
@@ -234,7 +218,7 @@ def cmd_feedback(args: argparse.Namespace, project) -> int:
             "quality", f"live quality in {args.env}: v{q.version} "
             f"{feedback.degraded_reason(q)}") for q in degraded if q.model in spec_names}
         _propose_all(args, project, reasons, feedback.markdown(report),
-                     {m.spec_name: _served_line(project, m, args.env) for m in served})
+                     {m.spec_name: _served_label(m, args.env) for m in served})
     return report.exit_code
 
 
@@ -242,7 +226,9 @@ def add_commands(commands, command, load_project) -> None:
     formats = ("text", "json", "markdown")
     monitor = command("monitor", lambda args: _dispatch(args, load_project(args)),
                       "Drift of an environment's served traffic against the training data of "
-                      "the served versions. Exit 0 healthy or not enough data, 1 error, 2 drift.",
+                      "the served versions, and their age against the spec's maximum. Exit 0 "
+                      "healthy or not enough data, 1 error, 2 drift or a too old version (with "
+                      "--propose, and a retraining proposal).",
                       formats)
     monitor.add_argument("--env", "-e", default=None, metavar="ENV", help="environment name")
     monitor.add_argument("--window", "-n", type=int, default=None, metavar="N",

@@ -167,6 +167,20 @@ def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, b
     return body
 
 
+def served_note(served: tuple[str, str | None] | None, md5: str | None) -> str:
+    """What the served version was trained on, against the data this branch trains on."""
+    if not served:
+        return ""
+    label, served_md5 = served
+    note = f"Serving now: {label}, trained on data md5 `{served_md5 or 'unknown'}`"
+    if served_md5 and md5 == served_md5:
+        return (note + ": **the same data this branch names**. Retrained on it with the same "
+                "seed, the model is the same: add newer data to this branch before merging.")
+    if served_md5 and md5:
+        return note + ": this branch trains on newer data."
+    return note + "."
+
+
 def _commits(root: Path, base_ref: str, ref: str) -> list[tuple[str, bool]]:
     """(sha, is a proposal commit) of the commits on ``ref`` that ``base_ref`` lacks."""
     out = _git(root, "log", "--format=%H%x1f%B%x1e", f"{base_ref}..{ref}").stdout
@@ -187,13 +201,14 @@ def _identity(root: Path) -> dict[str, str]:
 
 
 def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
-            base: str = "main", served: str = "", progress: Progress = lambda message: None,
+            base: str = "main", served: tuple[str, str | None] | None = None,
+            progress: Progress = lambda message: None,
             open_pr: bool | None = None) -> Proposal:
     """Make (or update) the retraining proposal of ``model`` (a Model spec name).
 
-    ``report``: Markdown for the description (the monitor report); ``served``: one line about
-    the served version (what it was trained on). ``open_pr``: push and open the pull request;
-    by default when a token is set."""
+    ``report``: Markdown for the description (the monitor report); ``served``: the served
+    version (e.g. "`iris-classifier` v4 in `prod`") and the md5 of the data it was trained on.
+    ``open_pr``: push and open the pull request; by default when a token is set."""
     from mlops_gitops.data.versioning import data_version
     from mlops_gitops.spec.loader import load_file
     from mlops_gitops.spec.project import load_project
@@ -254,13 +269,13 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
                 raise _error(f"editing {relative} did not give a valid spec: "
                              f"{problems[0].message if problems else 'retrain not found'}")
             dataset = located.datasets.get(loaded.spec.spec.dataset)
-            data = "(dataset not found)"
+            data, md5 = "(dataset not found)", None
             if dataset is not None:
                 md5 = data_version(tree, dataset.spec.path).md5
                 data = f"`{dataset.spec.path}` (md5 `{md5}`)" if md5 else \
                     f"`{dataset.spec.path}` (not tracked by DVC)"
             description = describe(model, trigger, reason, base, relative, before, after,
-                                   data, served, report)
+                                   data, served_note(served, md5), report)
             _git(tree, "add", relative)
             message = (f"Retrain {model}: {trigger}\n\n{reason}\n\n"
                        f"{TRAILER}: {model} generation={after} trigger={trigger}\n")

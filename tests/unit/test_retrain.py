@@ -369,7 +369,7 @@ def test_on_drift_monitor_proposes_with_its_report(deployed):
                      r'drifted on [^"]*petal_length', spec)
     body = (deployed / ".mlops" / "retrain" / "iris-classifier.md").read_text()
     assert "<summary>Monitor report</summary>" in body and "| petal_length | psi |" in body
-    assert "the same data as in this checkout" in body
+    assert "**the same data this branch names**" in body
     again = call_cli("monitor", "--env", "dev", "--propose", cwd=deployed)
     assert again.returncode == 2 and "unchanged" in again.stderr, again.output
     assert git(deployed, "rev-list", "--count", f"main..{BRANCH}") == "1"
@@ -475,3 +475,27 @@ def test_on_new_data_the_changed_md5_changes_the_fingerprint(repo):
     new = data_version(repo, "data/iris.csv").md5
     assert old != new
     assert fingerprint(model, dataset, old) != fingerprint(model, dataset, new)
+
+
+def test_a_block_retrain_with_a_schedule_is_rewritten_in_place(repo):
+    spec = repo / SPEC
+    spec.write_text(spec.read_text().replace(
+        "  seed: 42", "  retrain:\n    max_age_days: 30   # monthly\n    generation: 4\n\n"
+        "  seed: 42  # the seed"))
+    commit_all(repo, "monthly")
+    result = json.loads(retrain(repo, "iris-classifier", "--reason", 'say "why"\n twice',
+                                "--format", "json").stdout)
+    assert result["generation"] == 5
+    text = show(repo, BRANCH)
+    assert '  retrain: {max_age_days: 30.0, generation: 5, trigger: "request", reason: ' \
+        '"say \\"why\\" twice"}\n\n  seed: 42  # the seed' in text
+    [loaded], problems = load_file(repo / SPEC, SPEC)  # the checkout: still the block form
+    assert not problems and loaded.spec.spec.retrain.generation == 4
+
+
+def test_the_description_compares_the_served_data_with_the_branch():
+    from mlops_gitops.pipeline.retrain import served_note
+
+    assert "the same data this branch names" in served_note(("`m` v1 in `prod`", "a"), "a")
+    assert "this branch trains on newer data" in served_note(("`m` v1 in `prod`", "a"), "b")
+    assert served_note(None, "a") == ""
