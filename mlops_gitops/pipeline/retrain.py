@@ -241,10 +241,11 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
             start, mode = existing, "appended"  # people's work on the proposal: keep it
         else:
             mode = "rebuilt"
-    progress(f"{mode} {branch} from {start.removeprefix('refs/heads/')}")
+    progress(f"building {branch} on {start.removeprefix('refs/heads/')}")
     title = f"Retrain {model} ({trigger})"
     with tempfile.TemporaryDirectory(prefix="mlops-retrain-") as scratch:
         tree = Path(scratch) / "tree"
+        _git(root, "worktree", "prune", check=False)  # left by a run that was killed
         _git(root, "worktree", "add", "--quiet", "--detach", str(tree), start)
         try:
             located = load_project(tree)
@@ -264,10 +265,12 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
             text = spec_path.read_text(encoding="utf-8")
             spec_path.write_text(edit_retrain(text, loaded.document, values), encoding="utf-8")
             checked, problems = load_file(spec_path, relative)
-            if problems or not checked or checked[0].spec.spec.retrain is None or \
-                    checked[0].spec.spec.retrain.generation != after:
+            edited = [c.spec.spec.retrain for c in checked
+                      if c.kind == "Model" and c.name == model]
+            if problems or not edited or edited[0] is None or edited[0].generation != after:
                 raise _error(f"editing {relative} did not give a valid spec: "
-                             f"{problems[0].message if problems else 'retrain not found'}")
+                             f"{problems[0].message if problems else 'retrain not found'}",
+                             "add 'retrain: {generation: N}' to the model's spec by hand")
             dataset = located.datasets.get(loaded.spec.spec.dataset)
             data, md5 = "(dataset not found)", None
             if dataset is not None:

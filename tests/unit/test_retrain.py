@@ -499,3 +499,18 @@ def test_the_description_compares_the_served_data_with_the_branch():
     assert "the same data this branch names" in served_note(("`m` v1 in `prod`", "a"), "a")
     assert "this branch trains on newer data" in served_note(("`m` v1 in `prod`", "a"), "b")
     assert served_note(None, "a") == ""
+
+
+def test_a_model_in_a_file_of_several_documents(repo):
+    dataset, model = repo / "specs" / "datasets" / "iris.yaml", repo / SPEC
+    both = repo / "specs" / "models" / "both.yaml"
+    both.write_text(dataset.read_text() + "---\n" + model.read_text())
+    dataset.unlink()
+    model.unlink()
+    commit_all(repo, "one file")
+    result = retrain(repo, "iris-classifier", "--reason", "x", "--format", "json")
+    assert result.returncode == 0, result.output
+    assert json.loads(result.stdout)["spec_file"] == "specs/models/both.yaml"
+    text = show(repo, BRANCH, "specs/models/both.yaml")
+    assert text.count("retrain: {generation: 1") == 1
+    assert text.index("kind: Model") < text.index("retrain:")  # in the Model's spec
