@@ -200,8 +200,8 @@ def _utc_now() -> str:
 
 def test_monitor_real_traffic_then_drift_proposes_retraining_once(deployed):
     """2,000 in-distribution requests: healthy (exit 0); 2,000 shifted ones: drift on the
-    shifted columns only (exit 2) and a retraining proposal; a second run updates the same
-    branch instead of making another."""
+    shifted columns only (exit 2) and a retraining proposal; a second run leaves the same
+    branch as it is; degraded feedback labels update it (never a second branch)."""
     from mlops_gitops.examples import iris_frame
 
     repo, deployment = deployed
@@ -243,6 +243,24 @@ def test_monitor_real_traffic_then_drift_proposes_retraining_once(deployed):
     assert again.returncode == 2 and f"branch {branch} unchanged" in again.stderr, again.stderr
     assert run(repo, "git", "rev-list", "--count", f"main..{branch}").stdout.strip() == "1"
     assert run(repo, "git", "branch", "--list", "retrain/*").stdout.split() == [branch]
+
+    # ground truth arrives: a third of it agrees with the model -> Degraded, exit 2, and the
+    # same proposal updated (trigger quality), still one commit on main
+    labels = repo.parent / "labels.csv"
+    labels.write_text("request_id,label\n" + "".join(f"shifted-{i},setosa\n"
+                                                      for i in range(2000)))
+    degraded = cli(repo, "monitor", "feedback", "--env", "dev", str(labels), "--propose",
+                   "--format", "json")
+    assert degraded.returncode == 2, degraded.stdout + degraded.stderr
+    feedback = json.loads(degraded.stdout)
+    [quality] = [m for m in feedback["models"] if m["model"] == "serving-iris-classifier"]
+    assert quality["verdict"] == "degraded" and quality["joined"] == 2000
+    assert f"branch {branch} rebuilt" in degraded.stderr, degraded.stderr
+    assert 'trigger: "quality"' in run(repo, "git", "show",
+                                       f"{branch}:specs/models/iris-classifier.yaml").stdout
+    assert run(repo, "git", "rev-list", "--count", f"main..{branch}").stdout.strip() == "1"
+    shown = cli(repo, "status", "--env", "dev")
+    assert "Degraded" in shown.stdout, shown.stdout
 
 
 class Load:
