@@ -418,6 +418,10 @@ def test_on_schedule_a_too_old_version_is_proposed(deployed):
     assert age["overdue"] and 44.9 < age["age_days"] < 45.1 and age["max_age_days"] == 30
     prom = (deployed / ".mlops" / "monitor" / "dev" / "drift.prom").read_text()
     assert 'mlops_model_age_days{env="dev",model="iris-classifier",version="1"} 45' in prom
+    from mlops_gitops.monitor.last import last_verdict
+
+    assert "iris-classifier/1 trained 45 day(s) ago (max 30): retraining due" in \
+        last_verdict(deployed, "dev").detail  # what status shows
     proposed = call_cli("monitor", "--env", "dev", "--propose", cwd=deployed)
     assert proposed.returncode == 2, proposed.output
     assert "TOO OLD" in proposed.stdout
