@@ -148,8 +148,10 @@ def edit_retrain(text: str, document, values: dict) -> str:
 def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, before: int,
              after: int, data: str, served: str, report: str) -> str:
     lines = [MARKER, f"## Retrain `{model}` (trigger: {trigger})", "", f"**Reason:** {reason}", "",
-             f"This branch sets `spec.retrain.generation` in `{spec_file}` from {before} to "
-             f"{after}. The generation is part of the model's fingerprint, so this pull "
+             (f"This branch sets `spec.retrain.generation` in `{spec_file}` from {before} to "
+              f"{after}." if before != after else f"This branch has `spec.retrain.generation` "
+              f"{after} in `{spec_file}` (from its first proposal commit).")
+             + " The generation is part of the model's fingerprint, so this pull "
              f"request's pipeline (`mlops-gitops ci pr`) trains a new version on the data "
              f"this branch names: {data}.", ""]
     if served:
@@ -280,9 +282,12 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
             description = describe(model, trigger, reason, base, relative, before, after,
                                    data, served_note(served, md5), report)
             _git(tree, "add", relative)
-            message = (f"Retrain {model}: {trigger}\n\n{reason}\n\n"
-                       f"{TRAILER}: {model} generation={after} trigger={trigger}\n")
-            _git(tree, "commit", "--quiet", "-m", message, env=_identity(root))
+            if _git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
+                mode = "unchanged"  # appended before with this very reason and trigger
+            else:
+                message = (f"Retrain {model}: {trigger}\n\n{reason}\n\n"
+                           f"{TRAILER}: {model} generation={after} trigger={trigger}\n")
+                _git(tree, "commit", "--quiet", "-m", message, env=_identity(root))
             commit = _git(tree, "rev-parse", "HEAD").stdout.strip()
         finally:
             _git(root, "worktree", "remove", "--force", str(tree), check=False)

@@ -172,6 +172,11 @@ def test_peoples_commits_on_the_proposal_are_kept(repo):
     assert result["mode"] == "appended" and result["generation"] == 1
     assert git(repo, "rev-parse", f"{BRANCH}~1") == mine
     assert "33333333333333333333333333333333" in result["data"]
+    assert "has `spec.retrain.generation` 1" in result["description"]
+    same = json.loads(retrain(repo, "iris-classifier", "--reason", "drift again", "--format",
+                              "json").stdout)
+    assert same["mode"] == "unchanged" and same["commit"] == result["commit"]
+    assert git(repo, "rev-list", "--count", f"main..{BRANCH}") == "3"
 
 
 def test_a_merged_proposal_makes_the_next_one_bump_again(repo):
