@@ -1,7 +1,8 @@
 """Content-addressed model identity: the fingerprint of everything that determines a trained model.
 
 fingerprint = sha256 of the canonical JSON of what changes the fitted artifact and nothing else:
-the model spec's training fields (task, target, features, steps, estimator, seed), the types of
+the model spec's training fields (task, target, features, steps, estimator, seed, and the
+``retrain.generation`` a retraining proposal bumps), the types of
 the columns it reads and the dataset's split, the data's DVC md5, a digest of the training code
 (derived from its source, docstrings and comments aside) and the versions of Python (major.minor),
 scikit-learn, numpy, scipy and pandas. Owner, labels, metrics, model tests, policy, the registry
@@ -85,6 +86,9 @@ def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dic
     spec = model.spec.model_dump(mode="json", by_alias=True, include=set(MODEL_TRAINING_FIELDS))
     columns = dataset.spec.columns
     read = [model.spec.target, *model.spec.features]
+    retrain = model.spec.retrain
+    if retrain is not None and retrain.generation:  # absent = 0
+        spec["retrain_generation"] = retrain.generation
     return {
         "model": spec,
         "columns": {name: columns[name].type if name in columns else None for name in read},

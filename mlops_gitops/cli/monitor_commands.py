@@ -1,13 +1,16 @@
-"""``monitor`` and ``monitor feedback``: drift and live quality of what an environment serves.
+"""``monitor``, ``monitor feedback`` and ``retrain``: drift, model age and live quality of what
+an environment serves, and the retraining proposal they end in.
 
-Exit codes: 0 healthy or not enough data (with a warning), 1 error, 2 action needed (drift, or
-live quality below the policy's thresholds).
+Exit codes: 0 healthy or not enough data (with a warning), 1 error, 2 action needed (drift, a
+served version older than its maximum age, or live quality below the policy's thresholds).
+With ``--propose``, exit 2 also makes (or updates) a retraining proposal per model concerned.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
@@ -69,21 +72,95 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
     report = monitor(args.env, _log_folder(project, args.env), served, spec.monitoring.drift,
                      _reference_for(project, args.env), args.window, since)
     out = args.out or project.root / ".mlops" / "monitor" / args.env
+    from mlops_gitops.monitor import age
     from mlops_gitops.monitor.plots import drift_plots
 
+    ages = age.model_ages(project.root, project, spec.monitoring.max_model_age_days, served)
     plots = drift_plots(report, out)
-    markdown = render.markdown(report, plots)
+    markdown = render.markdown(report, plots) + ("\n" + age.markdown(ages) if ages else "")
+    data = json.loads(render.as_json(report))
+    overdue = [a for a in ages if a.overdue]
+    if ages:
+        data["model_age"] = [a.to_dict() for a in ages]
+    if overdue and data["exit_code"] == 0:
+        data["exit_code"] = 2
+    rendered = json.dumps(data, indent=2)
     render.write_atomic(out / "report.md", markdown + "\n")
-    render.write_atomic(out / "report.json", render.as_json(report) + "\n")
-    render.write_atomic(out / "drift.prom", render.prometheus(report))
+    render.write_atomic(out / "report.json", rendered + "\n")
+    render.write_atomic(out / "drift.prom", render.prometheus(report)
+                        + age.prometheus(args.env, ages))
     if args.format == "json":
-        print(render.as_json(report))
+        print(rendered)
     elif args.format == "markdown":
         print(markdown)
     else:
         print(render.text(report))
+        for line in age.text(ages):
+            print(line)
         print(f"  report: {out / 'report.md'}; Prometheus gauges: {out / 'drift.prom'}")
-    return report.exit_code
+    code = data["exit_code"]
+    if code == 2 and args.propose:
+        reasons: dict[str, tuple[str, list[str]]] = {}
+        for m in report.models:
+            if m.verdict == "drift":
+                columns = ", ".join(render.column_label(c) for c in m.drifted_columns)
+                reasons[m.spec_name] = ("drift", [f"drift in {args.env}: v{m.version} drifted on "
+                                                  f"{columns} ({m.samples} predictions)"])
+        for a in overdue:
+            trigger, why = reasons.get(a.spec_name, ("schedule", []))
+            why.append(f"v{a.version} in {args.env} was trained {a.age_days:.0f} day(s) ago, "
+                       f"more than the maximum of {a.max_age_days:g}")
+            reasons[a.spec_name] = (trigger, why)
+        _propose_all(args, project, {k: (t, "; ".join(w)) for k, (t, w) in reasons.items()},
+                     markdown, {m.spec_name: _served_label(m, args.env) for m in served})
+    return code
+
+
+def _served_label(model, env: str) -> tuple[str, str | None]:
+    return f"`{model.name}` v{model.version} in `{env}`", model.data_md5
+
+
+def _propose_all(args, project, reasons: dict[str, tuple[str, str]], report: str,
+                 served: dict[str, tuple[str, str | None]]) -> None:
+    """One proposal per model (a DiagnosticError, exit 1, when one cannot be made)."""
+    from mlops_gitops.pipeline.retrain import propose
+
+    for spec_name, (trigger, reason) in sorted(reasons.items()):
+        proposal = propose(project.root, spec_name, trigger, reason, report, base=args.base,
+                           served=served.get(spec_name),
+                           progress=_stderr if args.format == "text" else lambda m: None)
+        _print_proposal(proposal, args.format, stream=sys.stderr)
+
+
+def _stderr(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _print_proposal(proposal, fmt: str, stream=None) -> None:
+    stream = stream or sys.stdout
+    if fmt == "json" and stream is sys.stdout:
+        print(json.dumps(proposal.to_dict(), indent=2))
+        return
+    print(f"retraining proposal for {proposal.model} ({proposal.trigger}): branch "
+          f"{proposal.branch} {proposal.mode} at {proposal.commit[:12]} "
+          f"(retrain.generation {proposal.generation}; trains on {proposal.data})", file=stream)
+    print(proposal.next_step, file=stream)
+
+
+def cmd_retrain(args: argparse.Namespace, project) -> int:
+    from mlops_gitops.pipeline.retrain import propose
+
+    report = ""
+    if args.report is not None:
+        try:
+            report = args.report.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _usage(f"cannot read --report {args.report}: {exc}") from None
+    proposal = propose(project.root, args.model, args.trigger, args.reason, report,
+                       base=args.base,
+                       progress=_stderr if args.format == "text" else lambda m: None)
+    _print_proposal(proposal, args.format)
+    return 0
 
 
 def _registry(project):
@@ -135,6 +212,13 @@ def cmd_feedback(args: argparse.Namespace, project) -> int:
         for quality in degraded:
             print(f"  recorded {health_tag(args.env)} = degraded on "
                   f"{quality.model}/{quality.version}: {feedback.degraded_reason(quality)}")
+    if degraded and args.propose:
+        spec_names = {m.name: m for m in served}
+        reasons = {spec_names[q.model].spec_name: (
+            "quality", f"live quality in {args.env}: v{q.version} "
+            f"{feedback.degraded_reason(q)}") for q in degraded if q.model in spec_names}
+        _propose_all(args, project, reasons, feedback.markdown(report),
+                     {m.spec_name: _served_label(m, args.env) for m in served})
     return report.exit_code
 
 
@@ -142,7 +226,9 @@ def add_commands(commands, command, load_project) -> None:
     formats = ("text", "json", "markdown")
     monitor = command("monitor", lambda args: _dispatch(args, load_project(args)),
                       "Drift of an environment's served traffic against the training data of "
-                      "the served versions. Exit 0 healthy or not enough data, 1 error, 2 drift.",
+                      "the served versions, and their age against the spec's maximum. Exit 0 "
+                      "healthy or not enough data, 1 error, 2 drift or a too old version (with "
+                      "--propose, and a retraining proposal).",
                       formats)
     monitor.add_argument("--env", "-e", default=None, metavar="ENV", help="environment name")
     monitor.add_argument("--window", "-n", type=int, default=None, metavar="N",
@@ -161,6 +247,35 @@ def add_commands(commands, command, load_project) -> None:
     fb.add_argument("--env", "-e", default=argparse.SUPPRESS, metavar="ENV",
                     help="environment name")
     fb.add_argument("file", type=Path, metavar="FILE", help="labels file (.csv or .jsonl)")
+    for sub in (monitor, fb):
+        sub.add_argument("--propose", action="store_true", default=argparse.SUPPRESS
+                         if sub is fb else False,
+                         help="on exit 2, make (or update) a retraining proposal for each model "
+                              "concerned: branch retrain/MODEL and, with GH_TOKEN or "
+                              "GITHUB_TOKEN, its pull request (see 'retrain')")
+        sub.add_argument("--base", default=argparse.SUPPRESS if sub is fb else "main",
+                         metavar="BRANCH",
+                         help="branch the proposal's pull request merges into (default: main)")
+
+    from mlops_gitops.pipeline.retrain import TRIGGERS
+
+    retrain = command("retrain", lambda args: cmd_retrain(args, load_project(args)),
+                      "Propose retraining a model: a branch retrain/MODEL off --base whose "
+                      "commit bumps spec.retrain.generation (part of the fingerprint, so the "
+                      "pull request's 'ci pr' trains a new version on the branch's data), and "
+                      "with GH_TOKEN or GITHUB_TOKEN its pull request, opened or updated (never "
+                      "a second one); without a token, the command that opens it is printed.",
+                      ("text", "json"), commands)
+    retrain.add_argument("model", metavar="MODEL", help="Model spec name")
+    retrain.add_argument("--reason", required=True, metavar="TEXT",
+                         help="why it should be retrained (recorded in the spec and the PR)")
+    retrain.add_argument("--trigger", choices=TRIGGERS, default="request",
+                         help="what asks for it (default: request)")
+    retrain.add_argument("--report", type=Path, default=None, metavar="FILE",
+                         help="Markdown to carry in the pull request's description (e.g. "
+                              ".mlops/monitor/ENV/report.md)")
+    retrain.add_argument("--base", default="main", metavar="BRANCH",
+                         help="branch the pull request merges into (default: main)")
 
 
 def _dispatch(args: argparse.Namespace, project) -> int:

@@ -31,6 +31,10 @@ def last_verdict(root: Path, env: str) -> LastVerdict | None:
             f"{m['model']}/{m['version']}: {m['samples']} sample(s)"
             + (f", drifted {', '.join(m['drifted'])}" if m.get("drifted") else "")
             for m in models)
+        due = [f"{a['model']}/{a['version']} trained {a['age_days']:.0f} day(s) ago "
+               f"(max {a['max_age_days']:g}): retraining due"
+               for a in report.get("model_age") or [] if a.get("overdue")]
+        detail = "; ".join(x for x in (detail, *due) if x)
         return LastVerdict(env, str(report["verdict"]), str(report.get("at") or ""), detail)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -183,20 +183,33 @@ def describe(source: str, target: str, head: str, base: str, moves: list[Move],
 
 def open_pull_request(root: Path, promotion: Promotion, progress: Progress) -> str:
     """Push the promotion branch and open (or update) its pull request."""
-    token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
+    return push_and_open(root, promotion.branch, promotion.base,
+                         f"Promote {promotion.source} to {promotion.target}",
+                         promotion.description, promotion.next_step.removeprefix("next: "),
+                         progress)
+
+
+def github_token() -> str | None:
+    return os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
+
+
+def push_and_open(root: Path, branch: str, base: str, title: str, body: str, by_hand: str,
+                  progress: Progress) -> str:
+    """Push ``branch`` to origin and open its pull request into ``base``, or update the open one
+    (title and body) so that there is never a second: ``gh`` when installed, else the GitHub
+    REST API. ``by_hand`` is the hint when no token is set."""
+    token = github_token()
     if not token:
-        raise _error("--open-pr needs GH_TOKEN or GITHUB_TOKEN in the environment",
-                     promotion.next_step.removeprefix("next: "))
-    progress(f"pushing {promotion.branch}")
-    _git(root, "push", "--force-with-lease", "origin",
-         f"refs/heads/{promotion.branch}:refs/heads/{promotion.branch}")
-    title = f"Promote {promotion.source} to {promotion.target}"
+        raise _error("opening a pull request needs GH_TOKEN or GITHUB_TOKEN in the environment",
+                     by_hand)
+    progress(f"pushing {branch}")
+    _git(root, "push", "--force-with-lease", "origin", f"refs/heads/{branch}:refs/heads/{branch}")
     if shutil.which("gh"):
-        return _with_gh(root, promotion, title)
-    return _with_rest(promotion, title, token)
+        return _with_gh(root, branch, base, title, body)
+    return _with_rest(branch, base, title, body, token)
 
 
-def _with_gh(root: Path, promotion: Promotion, title: str) -> str:
+def _with_gh(root: Path, branch: str, base: str, title: str, body: str) -> str:
     def gh(*args: str) -> str:
         done = subprocess.run(["gh", *args], cwd=root, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -204,27 +217,26 @@ def _with_gh(root: Path, promotion: Promotion, title: str) -> str:
             raise _error(f"gh {args[0]} {args[1]} failed: {done.stderr.strip()[:300]}")
         return done.stdout
 
-    found = json.loads(gh("pr", "list", "--head", promotion.branch, "--base", promotion.base,
+    found = json.loads(gh("pr", "list", "--head", branch, "--base", base,
                           "--state", "open", "--json", "url") or "[]")
     if found:
-        gh("pr", "edit", found[0]["url"], "--title", title, "--body", promotion.description)
+        gh("pr", "edit", found[0]["url"], "--title", title, "--body", body)
         return found[0]["url"]
-    out = gh("pr", "create", "--base", promotion.base, "--head", promotion.branch, "--title",
-             title, "--body", promotion.description)
+    out = gh("pr", "create", "--base", base, "--head", branch, "--title", title, "--body", body)
     return out.strip().splitlines()[-1]
 
 
-def _with_rest(promotion: Promotion, title: str, token: str) -> str:
+def _with_rest(branch: str, base: str, title: str, body: str, token: str) -> str:
     repository = os.environ.get("GITHUB_REPOSITORY", "")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
         raise _error("GITHUB_REPOSITORY (owner/name) is not set: cannot call the GitHub API")
     api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
     owner = repository.split("/")[0]
 
-    def call(method: str, path: str, body: dict | None = None):
+    def call(method: str, path: str, data: dict | None = None):
         request = urllib.request.Request(
             f"{api}/repos/{repository}{path}", method=method,
-            data=json.dumps(body).encode() if body is not None else None,
+            data=json.dumps(data).encode() if data is not None else None,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
                      "Content-Type": "application/json"})
         try:
@@ -234,12 +246,10 @@ def _with_rest(promotion: Promotion, title: str, token: str) -> str:
             raise _error(f"GitHub API {method} {path} failed: "
                          f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}") from None
 
-    found = call("GET", f"/pulls?state=open&head={owner}:{promotion.branch}"
-                        f"&base={promotion.base}")
+    found = call("GET", f"/pulls?state=open&head={owner}:{branch}&base={base}")
     if found:
-        call("PATCH", f"/pulls/{found[0]['number']}", {"title": title,
-                                                       "body": promotion.description})
+        call("PATCH", f"/pulls/{found[0]['number']}", {"title": title, "body": body})
         return found[0]["html_url"]
-    created = call("POST", "/pulls", {"title": title, "head": promotion.branch,
-                                      "base": promotion.base, "body": promotion.description})
+    created = call("POST", "/pulls", {"title": title, "head": branch, "base": base,
+                                      "body": body})
     return created["html_url"]

@@ -270,6 +270,28 @@ ModelTest = Annotated[
 ]
 
 
+class Retrain(Strict):
+    """Retraining: the schedule (``max_age_days``) and the last retraining request.
+
+    ``generation`` is the one field that enters the model's fingerprint: ``mlops-gitops retrain``
+    (and ``monitor --propose``) bump it in a commit on a ``retrain/MODEL`` branch, so the pull
+    request's pipeline trains a new version on the data the branch's ``.dvc`` file names. The
+    other fields say why and when, for the reviewer; they do not change what is trained.
+    """
+
+    max_age_days: float | None = Field(None, gt=0, description="A served version older than "
+                                       "this (days since the commit it was trained from) makes "
+                                       "'monitor' exit 2 and, with --propose, propose a "
+                                       "retraining. Overrides the environment's "
+                                       "monitoring.max_model_age_days.")
+    generation: int = Field(0, ge=0, description="Bumped by each retraining proposal; part of "
+                            "the fingerprint (0 = never retrained by a trigger).")
+    trigger: Literal["request", "schedule", "data", "quality", "drift"] | None = Field(
+        None, description="What asked for the last retraining.")
+    reason: str | None = Field(None, max_length=500, description="Why (one line; the commit "
+                               "says when).")
+
+
 class ModelSpec(Strict):
     dataset: Name
     task: Literal["classification", "regression"]
@@ -283,6 +305,8 @@ class ModelSpec(Strict):
     registered_model: RegistryName | None = Field(None, description="Registry name; defaults "
                                                   "to metadata.name.")
     tests: list[ModelTest] = Field(default_factory=list)
+    retrain: Retrain | None = Field(None, description="Retraining schedule and the last "
+                                    "retraining request (see docs/monitoring.md).")
 
     @field_validator("steps")
     @classmethod
@@ -463,6 +487,10 @@ class InferenceLog(Strict):
 class Monitoring(Strict):
     drift: Drift = Field(default_factory=Drift)
     inference_log: InferenceLog = Field(default_factory=InferenceLog)
+    max_model_age_days: float | None = Field(None, gt=0, description="A served version older "
+                                             "than this (days since the commit it was trained "
+                                             "from) makes 'monitor' exit 2; a model's "
+                                             "retrain.max_age_days overrides it.")
 
 
 class EnvironmentSpec(Strict):

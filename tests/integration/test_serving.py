@@ -154,6 +154,115 @@ def test_inference_log_keys_predictions_by_request_id(deployed):
     assert found[0]["inputs"] == [IRIS, IRIS] and found[0]["outputs"] == ["setosa", "setosa"]
 
 
+def _send(url: str, frame, prefix: str, clients: int = 4) -> None:
+    """One request of one instance per row, on keep-alive connections; all must answer 200."""
+    host, port = url.removeprefix("http://").split(":")
+    rows = frame[list(IRIS)].to_dict("records")
+    failures = []
+
+    def client(part: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        for i in range(part, len(rows), clients):
+            body = json.dumps({"model": "serving-iris-classifier", "instances": [rows[i]]})
+            connection.request("POST", "/predict", body=body,
+                               headers={"X-Request-ID": f"{prefix}-{i}"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(response.status)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures[:5]
+
+
+def _logged(repo: Path, prefix: str, expected: int) -> None:
+    """Wait until the service's log thread has written every request of ``prefix``."""
+    folder = repo / ".mlops" / "inference" / "dev"
+    deadline, count = time.monotonic() + 30, 0
+    while time.monotonic() < deadline:
+        count = sum(line.count(f'"{prefix}-') for path in folder.glob("*.jsonl")
+                    for line in path.read_text().splitlines())
+        if count >= expected:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{count} of {expected} {prefix} requests logged")
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + \
+        f".{int(time.time() * 1000) % 1000:03d}Z"
+
+
+def test_monitor_real_traffic_then_drift_proposes_retraining_once(deployed):
+    """2,000 in-distribution requests: healthy (exit 0); 2,000 shifted ones: drift on the
+    shifted columns only (exit 2) and a retraining proposal; a second run leaves the same
+    branch as it is; degraded feedback labels update it (never a second branch)."""
+    from mlops_gitops.examples import iris_frame
+
+    repo, deployment = deployed
+    iris = iris_frame()
+    normal = iris.sample(2000, replace=True, random_state=7).reset_index(drop=True)
+    since = _utc_now()
+    _send(deployment["url"], normal, "normal")
+    _logged(repo, "normal", 2000)
+    healthy = cli(repo, "monitor", "--env", "dev", "--since", since, "--format", "json")
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    report = json.loads(healthy.stdout)
+    [iris_report] = [m for m in report["models"] if m["spec_name"] == "iris-classifier"]
+    assert iris_report["verdict"] == "healthy" and iris_report["samples"] == 2000
+    assert iris_report["drifted"] == []
+
+    time.sleep(0.01)
+    since = _utc_now()
+    shifted = iris.sample(2000, replace=True, random_state=8).reset_index(drop=True)
+    shifted["petal_length"] += 2
+    shifted["petal_width"] += 2
+    _send(deployment["url"], shifted, "shifted")
+    _logged(repo, "shifted", 2000)
+    drifted = cli(repo, "monitor", "--env", "dev", "--since", since, "--format", "json",
+                  "--propose")
+    assert drifted.returncode == 2, drifted.stdout + drifted.stderr
+    report = json.loads(drifted.stdout)
+    [iris_report] = [m for m in report["models"] if m["spec_name"] == "iris-classifier"]
+    assert iris_report["verdict"] == "drift" and iris_report["samples"] == 2000
+    assert {"petal_length", "petal_width"} <= set(iris_report["drifted"])
+    assert not {"sepal_length", "sepal_width"} & set(iris_report["drifted"])
+    assert "Traceback" not in drifted.stderr
+    branch = "retrain/iris-classifier"
+    assert f"branch {branch} created" in drifted.stderr, drifted.stderr
+    spec = run(repo, "git", "show", f"{branch}:specs/models/iris-classifier.yaml").stdout
+    assert 'retrain: {generation: 1, trigger: "drift"' in spec and "petal_length" in spec
+    body = (repo / ".mlops" / "retrain" / "iris-classifier.md").read_text()
+    assert "| petal_length |" in body and "trained on data md5" in body and "v1 in `dev`" in body
+    again = cli(repo, "monitor", "--env", "dev", "--since", since, "--propose")
+    assert again.returncode == 2 and f"branch {branch} unchanged" in again.stderr, again.stderr
+    assert run(repo, "git", "rev-list", "--count", f"main..{branch}").stdout.strip() == "1"
+    assert run(repo, "git", "branch", "--list", "retrain/*").stdout.split() == [branch]
+
+    # ground truth arrives: a third of it agrees with the model -> Degraded, exit 2, and the
+    # same proposal updated (trigger quality), still one commit on main
+    labels = repo.parent / "labels.csv"
+    labels.write_text("request_id,label\n" + "".join(f"shifted-{i},setosa\n"
+                                                      for i in range(2000)))
+    degraded = cli(repo, "monitor", "feedback", "--env", "dev", str(labels), "--propose",
+                   "--format", "json")
+    assert degraded.returncode == 2, degraded.stdout + degraded.stderr
+    feedback = json.loads(degraded.stdout)
+    [quality] = [m for m in feedback["models"] if m["model"] == "serving-iris-classifier"]
+    assert quality["verdict"] == "degraded" and quality["joined"] == 2000
+    assert f"branch {branch} rebuilt" in degraded.stderr, degraded.stderr
+    assert 'trigger: "quality"' in run(repo, "git", "show",
+                                       f"{branch}:specs/models/iris-classifier.yaml").stdout
+    assert run(repo, "git", "rev-list", "--count", f"main..{branch}").stdout.strip() == "1"
+    shown = cli(repo, "status", "--env", "dev")
+    assert "Degraded" in shown.stdout, shown.stdout
+
+
 class Load:
     """Clients on keep-alive connections sending /predict until stopped; every answer counted."""
 

@@ -42,6 +42,7 @@ KEPT = {
     "a column's bounds": lambda m, d: d["spec"]["columns"]["sepal_length"].update(max=99.0),
     "the contract's checks": lambda m, d: d["spec"].setdefault("checks", {}).update(min_rows=1),
     "the data path": lambda m, d: d["spec"].update(path="data/elsewhere.csv"),
+    "generation 0": lambda m, d: m["spec"].update(retrain={"generation": 0, "reason": "x"}),
 }
 
 CHANGED = {
@@ -51,6 +52,8 @@ CHANGED = {
     "a read column's type": lambda m, d: d["spec"]["columns"]["sepal_length"].update(
         type="int"),
     "the split": lambda m, d: d["spec"].setdefault("split", {}).update(test_fraction=0.33),
+    "a retraining proposal": lambda m, d: m["spec"].update(retrain={"generation": 1,
+                                                                    "reason": "drift"}),
 }
 
 

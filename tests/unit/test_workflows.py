@@ -108,6 +108,10 @@ def test_the_command_check_catches_mistakes():
     assert "unknown command" in _check_call(tree, ["watch", "--env", "dev"])
     assert _check_call(tree, ["monitor", "--env", "dev", "--format", "markdown"]) is None
     assert _check_call(tree, ["monitor", "feedback", "--env", "dev", "labels.csv"]) is None
+    assert _check_call(tree, ["monitor", "--env", "dev", "--propose", "--base", "main"]) is None
+    assert _check_call(tree, ["monitor", "feedback", "--env", "dev", "l.csv", "--propose"]) \
+        is None
+    assert _check_call(tree, ["retrain", "iris", "--reason", "x", "--trigger", "drift"]) is None
     assert "no option --window" in _check_call(tree, ["monitor", "feedback", "--window", "3"])
     assert "no subcommand" in _check_call(tree, ["ci", "release"])
     assert "no subcommand" in _check_call(tree, ["ci", "--env", "dev"])
@@ -287,5 +291,13 @@ def test_monitor_workflow_is_scheduled_and_calls_no_missing_command(folders):
         assert "schedule" in workflow["on"] and "workflow_dispatch" in workflow["on"]
         runs = " ".join(s.get("run", "") for _, s in _steps(workflow))
         assert "mlops-gitops status" in runs
-        assert 'mlops-gitops monitor --env "$ENV_NAME" --format markdown >> ' \
+        assert 'mlops-gitops monitor --env "$ENV_NAME" --format markdown --propose >> ' \
             '"$GITHUB_STEP_SUMMARY"' in runs
+        job = workflow["jobs"]["monitor"]
+        assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+        assert job["strategy"]["max-parallel"] == 1  # one push of a retrain/MODEL at a time
+        checkout = next(s for _, s in _steps(workflow) if s.get("uses", "").startswith(
+            "actions/checkout@"))
+        assert checkout["with"]["fetch-depth"] == 0  # main, and the training commits' dates
+        step = next(s for _, s in _steps(workflow) if "--propose" in s.get("run", ""))
+        assert step["if"] == "${{ !cancelled() }}" and "GH_TOKEN" in step["env"]

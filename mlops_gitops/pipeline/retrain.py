@@ -1,0 +1,331 @@
+"""Retraining proposals: the one path that every retraining trigger ends in.
+
+A proposal is a branch ``retrain/<model>`` off the base branch (``main``: where model specs are
+reviewed and ``ci pr`` trains) with one commit that bumps ``spec.retrain.generation`` in the
+model's spec file and records the trigger and the reason next to it. The generation is part of
+the model's fingerprint (:mod:`mlops_gitops.identity`), so the pull request's pipeline trains a
+new version, on the data version the branch's ``.dvc`` file names: the newest one on the base
+branch, or newer data pushed onto the proposal branch before it is merged.
+
+The proposal is **updated, never duplicated**: the branch name depends on the model only. While
+the branch holds nothing but proposal commits (each carries the ``Mlops-Gitops-Retrain:``
+trailer) it is rebuilt from the newest base (the same generation, base's + 1; the new reason and
+report) and force-pushed; when people added commits on top of a proposal, a new proposal commit
+goes on top of theirs; a branch of that name that holds no proposal at all is refused. With a
+token (``GH_TOKEN``/``GITHUB_TOKEN``) the branch is pushed and the pull request opened or its
+description updated (:func:`mlops_gitops.pipeline.promote.push_and_open`: ``gh``, else the REST
+API); without one, the branch stays local and the command that opens the pull request is
+printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from mlops_gitops.pipeline.promote import GIT_TIMEOUT_S, Progress, github_token, push_and_open
+
+TRIGGERS = ("request", "schedule", "data", "quality", "drift")
+TRAILER = "Mlops-Gitops-Retrain"
+MARKER = "<!-- mlops-gitops retrain -->"
+BRANCH_PREFIX = "retrain/"
+MAX_REASON = 500
+MAX_BODY = 60_000  # GitHub refuses pull request bodies over 65,536 characters
+
+
+@dataclass(frozen=True)
+class Proposal:
+    model: str
+    trigger: str
+    reason: str
+    branch: str
+    base: str
+    spec_file: str  # relative to the repository root
+    generation: int  # after the commit
+    data: str  # "path (md5 ...)" the branch trains on
+    commit: str
+    mode: str  # "created" | "rebuilt" | "unchanged" | "appended"
+    title: str
+    description: str
+    description_file: str = ""  # written for `gh pr create --body-file`
+    pr_url: str | None = None
+    next_step: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _error(message: str, hint: str = "") -> DiagnosticError:
+    return DiagnosticError([Diagnostic("retrain", code="retrain", message=message, hint=hint)])
+
+
+def _git(root: Path, *args: str, check: bool = True,
+         env: dict | None = None) -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **(env or {})})
+    except FileNotFoundError:
+        raise _error("git is not installed: a retraining proposal is a git branch") from None
+    if check and done.returncode != 0:
+        raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}")
+    return done
+
+
+def _find_ref(root: Path, branch: str) -> str | None:
+    for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+        if _git(root, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
+            return ref
+    return None
+
+
+def clean_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise _error("a reason is required: say why the model should be retrained",
+                     "e.g. mlops-gitops retrain iris-classifier --reason 'new labelled data'")
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+def check_checkout(root: Path) -> None:
+    """A git repository with a commit and no uncommitted changes to tracked files (the proposal
+    is made from the base branch: edits in the working tree would silently be left out)."""
+    inside = _git(root, "rev-parse", "--is-inside-work-tree", check=False)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise _error(f"{root} is not a git repository: a retraining proposal is a git branch",
+                     "run it in the project's clone (git init / git clone)")
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no").stdout.splitlines()
+    if dirty:
+        files = ", ".join(line[3:] for line in dirty[:5]) + (" ..." if len(dirty) > 5 else "")
+        raise _error(f"the checkout has uncommitted changes ({files})",
+                     "commit or discard them first: the proposal is built from the base "
+                     "branch, and your edits would be left out of it")
+
+
+# --- the spec edit -------------------------------------------------------------------------------
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+    return json.dumps(value)
+
+
+def edit_retrain(text: str, document, values: dict) -> str:
+    """``text`` with the ``spec.retrain`` of ``document`` (a loaded YamlDocument of it) replaced
+    by a one-line flow mapping of ``values``; inserted as the first key of ``spec`` when absent.
+    Other lines (and their comments) are kept as they are."""
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    flow = "retrain: {" + ", ".join(f"{k}: {_scalar(v)}" for k, v in values.items()
+                                    if v is not None) + "}" + newline
+    keys = document.key_positions
+    if ("spec", "retrain") in keys:
+        line, column = keys[("spec", "retrain")]
+        end = line  # lines[line - 1] is the key's line; the block goes on while indented deeper
+        while end < len(lines) and (not lines[end].strip() or
+                                    len(lines[end]) - len(lines[end].lstrip()) > column - 1):
+            end += 1
+        while end > line and not lines[end - 1].strip():
+            end -= 1  # trailing blank lines stay
+        return "".join(lines[:line - 1] + [" " * (column - 1) + flow] + lines[end:])
+    children = [pos for path, pos in keys.items() if len(path) == 2 and path[0] == "spec"]
+    spec_line = keys.get(("spec",), (0, 0))[0]
+    if not children or min(children)[0] <= spec_line:
+        raise _error("the model's 'spec' is not a block mapping (one key per line): add "
+                     "'retrain: {generation: 1}' by hand once")
+    line, column = min(children)
+    return "".join(lines[:line - 1] + [" " * (column - 1) + flow] + lines[line - 1:])
+
+
+# --- the proposal --------------------------------------------------------------------------------
+
+def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, before: int,
+             after: int, data: str, served: str, report: str) -> str:
+    lines = [MARKER, f"## Retrain `{model}` (trigger: {trigger})", "", f"**Reason:** {reason}", "",
+             (f"This branch sets `spec.retrain.generation` in `{spec_file}` from {before} to "
+              f"{after}." if before != after else f"This branch has `spec.retrain.generation` "
+              f"{after} in `{spec_file}` (from its first proposal commit).")
+             + " The generation is part of the model's fingerprint, so this pull "
+             f"request's pipeline (`mlops-gitops ci pr`) trains a new version on the data "
+             f"this branch names: {data}.", ""]
+    if served:
+        lines += [served, ""]
+    lines += ["To retrain on newer data, add it to this branch before merging "
+              "(`dvc add <data file> && dvc push && git commit`): the pipeline trains on what "
+              "the branch's `.dvc` file names. A later trigger updates this pull request "
+              "instead of opening another.", ""]
+    if report.strip():
+        lines += ["<details open><summary>Monitor report</summary>", "", report.strip(), "",
+                  "</details>", ""]
+    body = "\n".join(lines)
+    if len(body) > MAX_BODY:
+        body = body[:MAX_BODY] + "\n\n…(cut: the whole report is in the monitor's output)\n"
+    return body
+
+
+def served_note(served: tuple[str, str | None] | None, md5: str | None) -> str:
+    """What the served version was trained on, against the data this branch trains on."""
+    if not served:
+        return ""
+    label, served_md5 = served
+    note = f"Serving now: {label}, trained on data md5 `{served_md5 or 'unknown'}`"
+    if served_md5 and md5 == served_md5:
+        return (note + ": **the same data this branch names**. Retrained on it with the same "
+                "seed, the model is the same: add newer data to this branch before merging.")
+    if served_md5 and md5:
+        return note + ": this branch trains on newer data."
+    return note + "."
+
+
+def _commits(root: Path, base_ref: str, ref: str) -> list[tuple[str, bool]]:
+    """(sha, is a proposal commit) of the commits on ``ref`` that ``base_ref`` lacks."""
+    out = _git(root, "log", "--format=%H%x1f%B%x1e", f"{base_ref}..{ref}").stdout
+    commits = []
+    for record in out.split("\x1e"):
+        if record.strip():
+            sha, _, message = record.strip().partition("\x1f")
+            commits.append((sha, re.search(rf"^{TRAILER}: ", message, re.M) is not None))
+    return commits
+
+
+def _identity(root: Path) -> dict[str, str]:
+    """A committer identity when git has none configured (a fresh CI runner)."""
+    if _git(root, "config", "user.email", check=False).stdout.strip():
+        return {}
+    return {"GIT_AUTHOR_NAME": "mlops-gitops", "GIT_AUTHOR_EMAIL": "mlops-gitops@localhost",
+            "GIT_COMMITTER_NAME": "mlops-gitops", "GIT_COMMITTER_EMAIL": "mlops-gitops@localhost"}
+
+
+def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
+            base: str = "main", served: tuple[str, str | None] | None = None,
+            progress: Progress = lambda message: None,
+            open_pr: bool | None = None) -> Proposal:
+    """Make (or update) the retraining proposal of ``model`` (a Model spec name).
+
+    ``report``: Markdown for the description (the monitor report); ``served``: the served
+    version (e.g. "`iris-classifier` v4 in `prod`") and the md5 of the data it was trained on.
+    ``open_pr``: push and open the pull request; by default when a token is set."""
+    from mlops_gitops.data.versioning import data_version
+    from mlops_gitops.spec.loader import load_file
+    from mlops_gitops.spec.project import load_project
+
+    if trigger not in TRIGGERS:
+        raise _error(f"unknown trigger '{trigger}'", f"one of: {', '.join(TRIGGERS)}")
+    reason = clean_reason(reason)
+    root = Path(os.path.abspath(root))
+    check_checkout(root)
+    models = load_project(root).models
+    if model not in models:
+        raise _error(f"unknown model '{model}'", did_you_mean(model, models) or
+                     f"models: {', '.join(sorted(models)) or 'none'}")
+    base_ref = _find_ref(root, base)
+    if base_ref is None:
+        raise _error(f"base branch '{base}' does not exist (locally or on origin)",
+                     "name the branch pull requests merge into: --base BRANCH")
+    branch = BRANCH_PREFIX + model
+    existing = _find_ref(root, branch)
+    start, mode = base_ref, "created"
+    if existing is not None:
+        commits = _commits(root, base_ref, existing)
+        ours = [sha for sha, mine in commits if mine]
+        if commits and not ours:
+            raise _error(f"branch '{branch}' already exists with other content "
+                         f"({len(commits)} commit(s) not made by a retraining proposal)",
+                         f"rename or delete that branch (git branch -m {branch} OTHER), "
+                         "then run this again")
+        if len(ours) < len(commits):
+            start, mode = existing, "appended"  # people's work on the proposal: keep it
+        else:
+            mode = "rebuilt"
+    progress(f"building {branch} on {start.removeprefix('refs/heads/')}")
+    title = f"Retrain {model} ({trigger})"
+    with tempfile.TemporaryDirectory(prefix="mlops-retrain-") as scratch:
+        tree = Path(scratch) / "tree"
+        _git(root, "worktree", "prune", check=False)  # left by a run that was killed
+        _git(root, "worktree", "add", "--quiet", "--detach", str(tree), start)
+        try:
+            located = load_project(tree)
+            if model not in located.models:
+                raise _error(f"model '{model}' has no spec on '{base}'",
+                             f"merge its spec into {base} first")
+            loaded = located.located("Model", model)
+            spec_path = Path(os.path.abspath(loaded.file)).resolve()
+            relative = spec_path.relative_to(tree.resolve()).as_posix()
+            current = loaded.spec.spec.retrain
+            before = current.generation if current else 0
+            base_gen = _base_generation(root, base_ref, relative, model)
+            after = max(before, base_gen + 1) if mode == "appended" else base_gen + 1
+            values = {"generation": after, "trigger": trigger, "reason": reason}
+            if current is not None and current.max_age_days is not None:
+                values = {"max_age_days": current.max_age_days, **values}
+            text = spec_path.read_text(encoding="utf-8")
+            spec_path.write_text(edit_retrain(text, loaded.document, values), encoding="utf-8")
+            checked, problems = load_file(spec_path, relative)
+            edited = [c.spec.spec.retrain for c in checked
+                      if c.kind == "Model" and c.name == model]
+            if problems or not edited or edited[0] is None or edited[0].generation != after:
+                raise _error(f"editing {relative} did not give a valid spec: "
+                             f"{problems[0].message if problems else 'retrain not found'}",
+                             "add 'retrain: {generation: N}' to the model's spec by hand")
+            dataset = located.datasets.get(loaded.spec.spec.dataset)
+            data, md5 = "(dataset not found)", None
+            if dataset is not None:
+                md5 = data_version(tree, dataset.spec.path).md5
+                data = f"`{dataset.spec.path}` (md5 `{md5}`)" if md5 else \
+                    f"`{dataset.spec.path}` (not tracked by DVC)"
+            description = describe(model, trigger, reason, base, relative, before, after,
+                                   data, served_note(served, md5), report)
+            _git(tree, "add", relative)
+            if _git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
+                mode = "unchanged"  # appended before with this very reason and trigger
+            else:
+                message = (f"Retrain {model}: {trigger}\n\n{reason}\n\n"
+                           f"{TRAILER}: {model} generation={after} trigger={trigger}\n")
+                _git(tree, "commit", "--quiet", "-m", message, env=_identity(root))
+            commit = _git(tree, "rev-parse", "HEAD").stdout.strip()
+        finally:
+            _git(root, "worktree", "remove", "--force", str(tree), check=False)
+    if existing is not None and mode == "rebuilt":
+        old_tree = _git(root, "rev-parse", f"{existing}^{{tree}}").stdout.strip()
+        if old_tree == _git(root, "rev-parse", f"{commit}^{{tree}}").stdout.strip() and \
+                _git(root, "rev-parse", f"{existing}~1", check=False).stdout.strip() == \
+                _git(root, "rev-parse", base_ref).stdout.strip():
+            commit, mode = _git(root, "rev-parse", existing).stdout.strip(), "unchanged"
+    _git(root, "branch", "--force", branch, commit)
+    body_file = root / ".mlops" / "retrain" / f"{model}.md"
+    body_file.parent.mkdir(parents=True, exist_ok=True)
+    body_file.write_text(description, encoding="utf-8")
+    shown = os.path.relpath(body_file, Path.cwd()) if body_file.is_relative_to(Path.cwd()) \
+        else str(body_file)
+    by_hand = (f"git push --force-with-lease origin {branch} && gh pr create --base {base} "
+               f"--head {branch} --title '{title}' --body-file {shown}")
+    proposal = Proposal(model, trigger, reason, branch, base, relative, after, data, commit, mode,
+                        title, description, str(body_file), next_step=f"next: {by_hand}")
+    if open_pr if open_pr is not None else github_token() is not None:
+        url = push_and_open(root, branch, base, title, description, by_hand, progress)
+        proposal = Proposal(**{**asdict(proposal), "pr_url": url,
+                               "next_step": f"pull request: {url}"})
+    return proposal
+
+
+def _base_generation(root: Path, base_ref: str, relative: str, model: str) -> int:
+    """The model's retrain generation on the base branch (0 when it has none)."""
+    from mlops_gitops.spec.loader import load_file
+
+    shown = _git(root, "show", f"{base_ref}:{relative}", check=False)
+    if shown.returncode != 0:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mlops-retrain-base-") as scratch:
+        path = Path(scratch) / Path(relative).name
+        path.write_text(shown.stdout, encoding="utf-8")
+        specs, _ = load_file(path, relative)
+    for loaded in specs:
+        if loaded.kind == "Model" and loaded.name == model and loaded.spec.spec.retrain:
+            return loaded.spec.spec.retrain.generation
+    return 0
