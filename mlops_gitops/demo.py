@@ -4,8 +4,9 @@ A scratch git repository under ``.mlops/demo/`` (its own embedded registry, DVC 
 services on free ports) goes through what a team does, calling the commands the workflows call:
 the first model released to prod; a pull request that tunes a hyperparameter, merged and
 promoted through dev, test and prod; a worse model that the pull request and the prod deploy
-both refuse; a rollback by ``git revert``. Each step prints the command, its outcome, what each
-environment serves and the time; a table of the environments ends it, and the services stop.
+both refuse; a rollback by ``git revert``; prod's traffic monitored, a shift in it detected and a
+retraining proposed. Each step prints the command, its outcome, what each environment serves and
+the time; a table of the environments ends it, and the services stop.
 """
 
 from __future__ import annotations
@@ -73,6 +74,33 @@ class Story:
         print(f"  -> {outcome} in {time.monotonic() - start:.1f} s; serving: {self.serving()}",
               flush=True)
         return done
+
+    def traffic(self, env: str, shift: float, requests: int = 12, rows: int = 50) -> None:
+        """Requests of the example data's rows to an environment, the iris petals lengthened
+        by ``shift`` cm."""
+        import csv
+        import random
+
+        pick = random.Random(7)
+        for model, data, target in (("iris-classifier", "iris.csv", "species"),
+                                    ("diabetes-regressor", "diabetes.csv", "progression")):
+            with (self.repo / "data" / data).open() as handle:
+                table = [{k: float(v) for k, v in row.items() if k != target}
+                         for row in csv.DictReader(handle)]
+            for _ in range(requests):
+                instances = [dict(row) for row in pick.choices(table, k=rows)]
+                if model == MODEL:
+                    for row in instances:
+                        row["petal_length"] += shift
+                        row["petal_width"] += shift / 2
+                body = json.dumps({"model": model, "instances": instances}).encode()
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{self.ports[env]}/predict", data=body, method="POST"),
+                    timeout=30).read()
+        time.sleep(1.0)  # the inference log is written in batches, 5 times a second
+        print(f"\n(sent {requests * rows} predictions of each model to {env}"
+              f"{f', iris petals {shift:+.1f} cm' if shift else ', like the training data'})",
+              flush=True)
 
     def served(self, env: str) -> str | None:
         body = json.dumps({"model": MODEL, "instances": [IRIS]}).encode()
@@ -180,6 +208,15 @@ class Story:
         self.git("revert", "--no-edit", "-m", "1", good)
         print(f"\n$ git revert -m 1 {good[:10]}    # the last good promotion", flush=True)
         self.step("prod rolls back to the version before it", "ci", "deploy", "--env", "prod")
+        print("\n== 5. Monitoring prod's traffic: a shift in it proposes a retraining")
+        self.traffic("prod", shift=0.0)
+        self.step("traffic like the training data: no drift", "monitor", "--env", "prod",
+                  "--window", "600")
+        self.traffic("prod", shift=2.5)
+        self.step("the petals grew: drift, and a retraining proposal", "monitor",
+                  "--env", "prod", "--window", "600", "--propose", expect=2)
+        subject = self.git("log", "-1", "--format=%s", f"retrain/{MODEL}")
+        print(f"  branch retrain/{MODEL}: {subject}", flush=True)
 
     def table(self) -> None:
         done = subprocess.run([sys.executable, "-m", "mlops_gitops", "status", "--format",
