@@ -97,6 +97,8 @@ class SqliteRegistryReader:
             self._db = None
 
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._db is None and self.path.exists():
+            self._open()  # created since this reader was made (a first run trains)
         if self._db is None:
             return []
         where = " AND workspace = 'default'" if self._workspace else ""
