@@ -131,7 +131,10 @@ class SqliteRegistryReader:
                     f"SELECT name, description FROM registered_models WHERE 1=1{clause}{{ws}} "
                     "ORDER BY name", params)]
 
-    def _versions(self, clause: str = "", params: tuple = ()) -> list[ModelVersion]:
+    def _versions(self, clause: str = "", params: tuple = (),
+                  with_aliases: bool = False) -> list[ModelVersion]:
+        """Versions with their tags; aliases only with ``with_aliases`` (as MLflow's search
+        returns none and its get returns them)."""
         rows = self._rows(
             "SELECT name, version, run_id, source FROM model_versions "
             f"WHERE current_stage != '{DELETED_STAGE}'{clause}{{ws}} "
@@ -149,7 +152,7 @@ class SqliteRegistryReader:
             tags.setdefault((name, int(version)), {})[key] = value if value is not None else ""
         for alias, version, name in self._rows(
                 f"SELECT alias, version, name FROM registered_model_aliases WHERE 1=1{filter_}"
-                "{ws} ORDER BY alias", fparams):
+                "{ws} ORDER BY alias", fparams) if with_aliases else ():
             aliases.setdefault((name, int(version)), []).append(alias)
         return [ModelVersion(name, int(version), run_id or None, source or "",
                              tags.get((name, int(version)), {}),
@@ -171,7 +174,8 @@ class SqliteRegistryReader:
         return [v for v in self._versions() if v.name not in prompts]
 
     def get_version(self, name: str, version: int) -> ModelVersion | None:
-        found = self._versions(" AND name = ? AND version = ?", (name, int(version)))
+        found = self._versions(" AND name = ? AND version = ?", (name, int(version)),
+                               with_aliases=True)
         return found[0] if found else None
 
     def find_version(self, name: str, fingerprint: str) -> ModelVersion | None:
