@@ -40,6 +40,9 @@ TAG_TESTS = "mlops.tests"  # "passed" | "failed"
 TAG_TEST_PREFIX = "mlops.tests."  # mlops.tests.NAME = "pass" | "fail"
 TAG_VERDICT = "mlops.verdict"  # "blessed" | "not_blessed"
 TAG_VERDICT_PREFIX = "mlops.verdict."  # .champion, .policy, .checks, .failed, .primary_delta
+TAG_TESTS_DIGEST = "mlops.tests_digest"  # the declared tests a recorded result is for
+TAG_TESTS_SPLIT = "mlops.tests_split_hash"  # the test split a recorded result is for
+TAG_TRAIN_SPLIT = "mlops.test_split_hash"  # the test split recorded when the version was trained
 TESTS_PASSED, TESTS_FAILED = "passed", "failed"
 VERDICT_BLESSED, VERDICT_NOT_BLESSED = "blessed", "not_blessed"
 ARTIFACT_MODEL_TESTS = "model_tests.json"

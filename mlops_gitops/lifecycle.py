@@ -37,11 +37,11 @@ def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     yield StepResult("lint", True, f"specs are valid ({summary})")
 
-    from mlops_gitops.data.gate import validate_dataset
+    from mlops_gitops.data.validated import validate_cached
 
     datasets = [item for item in project.loaded if item.kind == "Dataset"]
-    try:
-        reports = [validate_dataset(root, dataset) for dataset in datasets]
+    try:  # a dataset that met its contract with the same md5 and spec is not read again
+        reports = [validate_cached(root, dataset) for dataset in datasets]
     except DiagnosticError as exc:
         yield StepResult("data validate", False, "data is not available",
                          render_text(exc.diagnostics).splitlines())
@@ -56,11 +56,24 @@ def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
     if failed:
         return
 
+    from mlops_gitops.registry.session import RunSession
+    from mlops_gitops.train.trainer import tracking_for
+
+    # one registry for the run: a fast reader, and MLflow opened once if anything is written
+    session = RunSession(tracking_for(project))
+    try:
+        yield from _registry_steps(project, session, apply_first)
+    finally:
+        session.close()
+
+
+def _registry_steps(project, session, apply_first: bool) -> Iterator[StepResult]:
     from mlops_gitops.train.trainer import train_model
 
     models = [item for item in project.loaded if item.kind == "Model"]
     try:
-        results = [train_model(project, model) for model in models]
+        results = [train_model(project, model, registry_factory=session.factory)
+                   for model in models]
     except DiagnosticError as exc:
         yield StepResult("train", False, "training failed", render_text(exc.diagnostics)
                          .splitlines())
@@ -77,33 +90,48 @@ def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
 
     from mlops_gitops.evaluate.steps import compare_step, test_step
 
+    trained = {r.model: r for r in results}
     for step in (test_step, compare_step):
-        result = step(project, models)
+        result = step(project, models, session, trained)
         yield result
         if not result.ok:
             return
 
     order = project.promotion_order()
     if order and apply_first:
-        yield apply_step(project, order[0])
+        yield apply_step(project, order[0], session)
 
 
-def apply_step(project, env: str) -> StepResult:
+def apply_step(project, env: str, session=None) -> StepResult:
     """Plan and apply the first environment of the promotion order (what a merge into its
-    branch does in CI); later environments are promoted by merges, not by ``run``."""
+    branch does in CI); later environments are promoted by merges, not by ``run``. A plan
+    with nothing to do, read through the run's fast reader, is the whole step: no lock, no
+    MLflow."""
     from mlops_gitops.lineage import git_state
     from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.render import summary
-    from mlops_gitops.registry.mlflow import MlflowRegistry
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.registry.lookup import LookupUnavailable
 
     name = f"apply {env}"
     try:
-        registry = MlflowRegistry(tracking_for(project))
         commit = git_state(project.root)[0]
         desired = desired_state(project, env)
+        if session is not None:
+            try:
+                plan = make_plan(desired, read_live_state(session.reader, project.name), commit)
+            except LookupUnavailable:
+                plan = None
+            if plan is not None and not plan.has_changes and not plan.unresolved:
+                return StepResult(name, True, f"{summary(plan)} registry already matches the "
+                                  "specs", [])
+            registry = session.registry()
+        else:
+            from mlops_gitops.registry.mlflow import MlflowRegistry
+            from mlops_gitops.train.trainer import tracking_for
+
+            registry = MlflowRegistry(tracking_for(project))
         with Lock(registry, project.name, env):
             plan = make_plan(desired, read_live_state(registry, project.name), commit)
             result = apply_plan(plan, registry, commit, desired=desired)

@@ -18,6 +18,8 @@ TAG_POLICY = f"{TAG_VERDICT_PREFIX}policy"
 TAG_POLICY_DIGEST = f"{TAG_VERDICT_PREFIX}policy_digest"
 TAG_CHAMPION = f"{TAG_VERDICT_PREFIX}champion"  # a version number, or "none"
 TAG_ALIAS = f"{TAG_VERDICT_PREFIX}alias"  # the alias that named the champion
+TAG_VERDICT_INTERVAL = f"{TAG_VERDICT_PREFIX}interval"  # the primary delta's interval, in words
+TAG_VERDICT_SPLIT = f"{TAG_VERDICT_PREFIX}split_hash"  # the test split the verdict is for
 
 
 def policy_digest(policy_spec) -> str:

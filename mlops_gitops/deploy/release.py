@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mlops_gitops.deploy.local import LocalTarget, now_iso
 from mlops_gitops.deploy.target import (
+    HEALTHY,
     RECORD_DEGRADED,
     RECORD_DEPLOYED,
     RECORD_HEALTHY,
@@ -26,6 +27,7 @@ from mlops_gitops.serving.bento import ServedVersion, bentoml_home, build, read_
 from mlops_gitops.spec.project import Project
 
 RECORDED = (RECORD_HEALTHY, RECORD_DEGRADED, RECORD_DEPLOYED)
+UNCHANGED = "unchanged"  # the same bento already serves, healthy: nothing was restarted
 
 
 def health_tags(env: str, outcome: str, bento: str, commit: str | None) -> dict[str, str]:
@@ -58,9 +60,12 @@ def target_for(project: Project, env: str, name: str | None = None) -> DeployTar
 def deploy_environment(project: Project, env: str, reader_factory, writer_factory,
                        commit: str | None, target: DeployTarget,
                        progress: Progress = lambda message: None, require_alias: bool = True,
-                       record: bool = True) -> tuple[Deployment, tuple[ServedVersion, ...]]:
+                       record: bool = True, keep_serving: bool = False
+                       ) -> tuple[Deployment, tuple[ServedVersion, ...]]:
     """Build (or reuse) the environment's bento, deploy it and record the outcome (unless
-    ``record`` is off: the caller records it after applying its plan).
+    ``record`` is off: the caller records it after applying its plan). With ``keep_serving``,
+    a bento that is already serving there (:func:`already_serving`) is left running: the
+    outcome is ``unchanged`` and nothing is restarted or recorded.
 
     ``reader_factory()`` gives a registry reader, ``writer_factory()`` the MLflow adapter
     (opened only when a model must be imported or a record written).
@@ -68,8 +73,14 @@ def deploy_environment(project: Project, env: str, reader_factory, writer_factor
     from mlops_gitops.deploy.smoke import run_smoke, smoke_requests
 
     spec = environment(project, env).spec.spec
-    built = build(project, env, reader_factory(), writer_factory, commit, progress,
-                  require_alias)
+    reader = reader_factory()
+    built = build(project, env, reader, writer_factory, commit, progress, require_alias)
+    if keep_serving:
+        serving = already_serving(target, env, built.bento_tag, built.models, reader)
+        if serving is not None:
+            progress(f"{built.bento_tag} already serves, healthy: nothing to restart")
+            return Deployment(env, target.name, built.bento_tag, UNCHANGED, serving.url,
+                              f"already serving, healthy ({serving.detail})"), built.models
     home = bentoml_home(project.root)
     manifest = read_manifest(home, built.bento_tag)
     bodies = smoke_requests(project, manifest)
@@ -81,6 +92,22 @@ def deploy_environment(project: Project, env: str, reader_factory, writer_factor
         record_health(writer_factory(), env, built.models, deployment.outcome,
                       built.bento_tag, commit)
     return deployment, built.models
+
+
+def already_serving(target: DeployTarget, env: str, bento_tag: str,
+                    versions: tuple[ServedVersion, ...], reader) -> ServiceHealth | None:
+    """The target's health when exactly this bento serves there now, answers healthy, and every
+    served version's recorded health in ``env`` is healthy for this bento; else None."""
+    health = target.health(env)
+    if health.health != HEALTHY or health.bento_tag != bento_tag:
+        return None
+    prefix = health_tag(env)
+    for served in versions:
+        found = reader.get_version(served.name, served.version)
+        tags = found.tags if found is not None else {}
+        if tags.get(prefix) != RECORD_HEALTHY or tags.get(f"{prefix}.bento") != bento_tag:
+            return None
+    return health
 
 
 def failed(deployment: Deployment) -> bool:

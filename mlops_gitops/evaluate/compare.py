@@ -32,7 +32,7 @@ from mlops_gitops.identity import (
 )
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.project import Project
-from mlops_gitops.verdict import TAG_ALIAS, TAG_POLICY_DIGEST, policy_digest
+from mlops_gitops.verdict import TAG_ALIAS, TAG_POLICY_DIGEST, TAG_VERDICT_INTERVAL, policy_digest
 
 Progress = Callable[[str], None]
 RESAMPLES = 1000
@@ -299,6 +299,7 @@ def verdict_tags(comparison: Comparison) -> dict[str, str]:
         i = comparison.interval
         tags[f"{TAG_VERDICT_PREFIX}primary_delta"] = (
             f"{i.metric} {i.observed:+.4g} [{i.low:+.4g}, {i.high:+.4g}] {i.reading}")
+        tags[TAG_VERDICT_INTERVAL] = i.describe()[:5000]
     return tags
 
 

@@ -19,6 +19,8 @@ from mlops_gitops.identity import (
     ARTIFACT_MODEL_TESTS,
     TAG_TEST_PREFIX,
     TAG_TESTS,
+    TAG_TESTS_DIGEST,
+    TAG_TESTS_SPLIT,
     TESTS_FAILED,
     TESTS_PASSED,
     canonical_json,
@@ -375,7 +377,8 @@ def run_model_tests(project: Project, model: LoadedSpec, *, version: int | None 
 
 
 def record_tests(registry, version, run: ModelTestRun) -> None:
-    tags = {TAG_TESTS: TESTS_PASSED if run.passed else TESTS_FAILED}
+    tags = {TAG_TESTS: TESTS_PASSED if run.passed else TESTS_FAILED,
+            TAG_TESTS_DIGEST: run.tests_digest, TAG_TESTS_SPLIT: run.split_hash}
     tags.update({f"{TAG_TEST_PREFIX}{o.name}": "pass" if o.passed else "fail"
                  for o in run.outcomes})
     stale = [k for k in version.tags if k.startswith(TAG_TEST_PREFIX) and k not in tags]

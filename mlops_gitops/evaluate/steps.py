@@ -6,16 +6,50 @@ from mlops_gitops.diagnostics import DiagnosticError, render_text
 from mlops_gitops.lifecycle import StepResult
 
 
-def test_step(project, models) -> StepResult:
-    from mlops_gitops.evaluate.model_tests import run_model_tests
+def _recorded(session, trained, model):
+    """(the version as registered now, its fingerprint) for a model trained in this run, read
+    through the session's fast reader; (None, '') when it cannot be read that way."""
+    from mlops_gitops.registry.lookup import LookupUnavailable
 
+    result = (trained or {}).get(model.name)
+    if session is None or result is None:
+        return None, ""
     try:
-        runs = [run_model_tests(project, model) for model in models]
+        return session.reader.get_version(result.registered_name, result.version), \
+            result.fingerprint
+    except LookupUnavailable:
+        return None, ""
+
+
+def test_step(project, models, session=None, trained=None) -> StepResult:
+    """Model tests of each model's challenger. With a run's ``session`` and ``trained`` results
+    (by model name), a recorded result that still holds is reused
+    (:mod:`mlops_gitops.evaluate.known`)."""
+    from mlops_gitops.evaluate.known import known_tests
+
+    known: dict[str, str] = {}
+    runs = []
+    try:
+        for model in models:
+            version, fingerprint = _recorded(session, trained, model)
+            line = known_tests(model, version, fingerprint)
+            if line is not None:
+                known[model.name] = line
+                continue
+            from mlops_gitops.evaluate.model_tests import run_model_tests
+
+            runs.append(run_model_tests(project, model, registry=session.registry()
+                                        if session is not None else None))
     except DiagnosticError as exc:
         return StepResult("test", False, "model tests could not run",
                           render_text(exc.diagnostics).splitlines())
     details = []
-    for run in runs:
+    by_model = {run.model: run for run in runs}
+    for model in models:
+        if model.name in known:
+            details.append(known[model.name])
+            continue
+        run = by_model[model.name]
         total = len(run.outcomes)
         details.append(f"{run.registered_name}/{run.version}: {total - len(run.failed)}/{total} "
                        "model tests passed" if total else
@@ -23,20 +57,44 @@ def test_step(project, models) -> StepResult:
         details += [f"  - {o.name}: {o.threshold}, got {o.value if o.value is not None else '-'}"
                     f" ({o.detail})" for o in run.outcomes if not o.passed]
     failed = [run.model for run in runs if not run.passed]
+    reused = f" ({len(known)} recorded result(s) still hold)" if known else ""
     return StepResult("test", not failed, f"model tests failed: {', '.join(failed)}" if failed
-                      else f"{len(runs)} model(s) pass their tests", details)
+                      else f"{len(models)} model(s) pass their tests{reused}", details)
 
 
-def compare_step(project, models) -> StepResult:
-    from mlops_gitops.evaluate.compare import compare_model
+def compare_step(project, models, session=None, trained=None) -> StepResult:
+    """Champion/challenger comparison of each model; like :func:`test_step`, a recorded
+    verdict that still holds is reused."""
+    from mlops_gitops.evaluate.known import known_comparison
+    from mlops_gitops.registry.lookup import LookupUnavailable
 
+    known = {}
+    results = []
     try:
-        results = [compare_model(project, model) for model in models]
+        for model in models:
+            version, fingerprint = _recorded(session, trained, model)
+            try:
+                found = known_comparison(project, model, version, fingerprint, session.reader) \
+                    if version is not None else None
+            except LookupUnavailable:
+                found = None
+            if found is not None:
+                known[model.name] = found
+                continue
+            from mlops_gitops.evaluate.compare import compare_model
+
+            results.append(compare_model(project, model, registry=session.registry()
+                                         if session is not None else None))
     except DiagnosticError as exc:
         return StepResult("compare", False, "comparison failed",
                           render_text(exc.diagnostics).splitlines())
     details = []
-    for c in results:
+    by_model = {c.model: c for c in results}
+    for model in models:
+        if model.name in known:
+            details += known[model.name].details
+            continue
+        c = by_model[model.name]
         ref = f"{c.registered_name}/{c.challenger.version}"
         if c.verdict is None:
             details.append(f"{ref}: no policy, no verdict")
@@ -49,6 +107,8 @@ def compare_step(project, models) -> StepResult:
         if c.interval is not None:
             details.append(f"  {c.interval.describe()}")
     refused = [c.model for c in results if c.blessed is False]
+    blessed = sum(c.blessed is True for c in results) + \
+        sum(k.blessed is True for k in known.values())
+    reused = f" ({len(known)} recorded verdict(s) still hold)" if known else ""
     return StepResult("compare", not refused, f"not blessed: {', '.join(refused)}" if refused
-                      else f"{sum(c.blessed is True for c in results)} challenger(s) blessed",
-                      details)
+                      else f"{blessed} challenger(s) blessed{reused}", details)

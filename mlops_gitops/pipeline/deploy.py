@@ -92,6 +92,7 @@ def _deliver(project, env: str, lock_timeout: float, progress: Progress) -> list
 def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]:
     from mlops_gitops.deploy.release import (
         RECORDED,
+        UNCHANGED,
         deploy_environment,
         failed,
         record_health,
@@ -114,7 +115,7 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
     try:
         deployment, versions = deploy_environment(
             project, env, lambda: registry, lambda: registry, commit, target_for(project, env),
-            progress, require_alias=False, record=False)
+            progress, require_alias=False, record=False, keep_serving=True)
     except DiagnosticError as exc:
         return steps + [_failed("deploy", "the service was not deployed; the running service "
                                 "keeps its version", exc)]
@@ -132,6 +133,8 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
     if deployment.outcome in RECORDED:
         record_health(registry, env, versions, deployment.outcome, deployment.bento_tag,
                       commit)
+    recorded = "; health recorded" if deployment.outcome in RECORDED else \
+        "; the recorded health stands" if deployment.outcome == UNCHANGED else ""
     return steps + [StepResult(f"apply {env}", True, f"{len(result.applied)} registry "
-                               "change(s) applied; health recorded",
+                               f"change(s) applied{recorded}",
                                [f"{c.action} {c.key}" for c in result.applied])]

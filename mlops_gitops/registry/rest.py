@@ -121,9 +121,18 @@ class RestRegistryReader:
 
 
 def registry_reader(tracking: Tracking):
-    """The cheapest reader for the tracking location: REST for a server, else MLflow."""
+    """The cheapest reader for the tracking location: REST for a server, SQLite read directly
+    for a SQLite store (when its schema is the one expected), else MLflow."""
     if tracking.is_http:
         return RestRegistryReader(tracking)
+    if tracking.sqlite_path is not None:
+        from mlops_gitops.registry.lookup import LookupUnavailable
+        from mlops_gitops.registry.sqlite import SqliteRegistryReader
+
+        try:
+            return SqliteRegistryReader(tracking)
+        except LookupUnavailable:
+            pass
     from mlops_gitops.registry.mlflow import MlflowRegistry
 
     return MlflowRegistry(tracking)
