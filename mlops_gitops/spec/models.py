@@ -145,8 +145,8 @@ class Column(Strict):
 
 
 class DataChecks(Strict):
-    min_rows: Int | None = Field(None, ge=0)
-    max_rows: Int | None = Field(None, ge=0)
+    min_rows: Annotated[int, Field(ge=0), BeforeValidator(_whole_number)] | None = None
+    max_rows: Annotated[int, Field(ge=0), BeforeValidator(_whole_number)] | None = None
     max_null_fraction: float = Field(0.0, ge=0, le=1, description="Default for every column.")
     unique_rows: bool = False
     max_file_mb: Int = Field(512, ge=1, description="Larger files are refused before reading.")
@@ -204,6 +204,10 @@ def _check_class(value: str, allowed: frozenset[str], what: str, *path: str | in
 
 
 class MetricTest(Strict):
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["min"]}, {"required": ["max"]}],
+        "dependentRequired": {"bins": ["slice"]}})
+
     type: Literal["metric"] = "metric"
     name: Name
     metric: str = Field(json_schema_extra={"enum": sorted(catalog.ALL_METRICS)})
@@ -344,6 +348,9 @@ class ModelSpec(Strict):
 # --- PromotionPolicy -----------------------------------------------------------------------------
 
 class Change(Strict):
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["absolute"]}, {"required": ["relative"]}]})
+
     absolute: float | None = Field(None, description="Smallest allowed change against the "
                                    "champion, in the better direction (-0.01 tolerates a small "
                                    "loss).")
@@ -413,7 +420,8 @@ class PolicySpec(Strict):
 
 class ServedModel(Strict):
     name: Name
-    version: Int | None = Field(None, ge=1, description="Explicit pin (hotfix/rollback); "
+    version: Annotated[int, Field(ge=1), BeforeValidator(_whole_number)] | None = Field(
+        None, description="Explicit pin (hotfix/rollback); "
                                 "otherwise the version trained from this branch's spec.")
 
 

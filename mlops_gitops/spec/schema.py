@@ -50,7 +50,6 @@ def _narrow_model_spec(schema: dict) -> None:
     props["steps"]["items"] = {"$ref": "#/$defs/Step", "properties": {"class": {
         "enum": sorted(catalog.TRANSFORMERS)}}}
     props["metrics"]["items"]["enum"] = sorted(catalog.ALL_METRICS)
-    props["metrics"]["uniqueItems"] = True
     props["features"]["uniqueItems"] = True
     schema["allOf"] = [{
         "if": {"properties": {"task": {"const": task}}, "required": ["task"]},
