@@ -336,6 +336,55 @@ class MlflowRegistry:
         with self.errors(f"logging {path} to run {run_id}"):
             self.client.log_dict(run_id, data, path)
 
+    # --- audit archive ----------------------------------------------------------------------
+
+    AUDIT_EXPERIMENT = "mlops-gitops.audit"  # no model's training experiment has this name
+    AUDIT_RUN_TAG = "mlops.audit_archive_of"
+
+    def _audit_run(self, model: str, create: bool) -> str | None:
+        """The run whose artifacts archive a registered model's rolled audit records."""
+        found = self.client.get_experiment_by_name(self.AUDIT_EXPERIMENT)
+        if found is None:
+            if not create:
+                return None
+            location = (f"{self.tracking.artifact_location}/audit"
+                        if self.tracking.artifact_location else None)
+            experiment = self.client.create_experiment(self.AUDIT_EXPERIMENT,
+                                                       artifact_location=location)
+        else:
+            experiment = found.experiment_id
+        quoted = model.replace("'", "\\'")
+        runs = self.client.search_runs([experiment], f"tags.`{self.AUDIT_RUN_TAG}` = '{quoted}'",
+                                       max_results=10, order_by=["attributes.start_time ASC"])
+        runs = [r for r in runs if r.data.tags.get(self.AUDIT_RUN_TAG) == model]
+        if runs:
+            return runs[0].info.run_id
+        if not create:
+            return None
+        run = self.client.create_run(experiment, tags={self.AUDIT_RUN_TAG: model},
+                                     run_name=f"audit {model}")
+        self.client.set_terminated(run.info.run_id)
+        return run.info.run_id
+
+    def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None:
+        with self.errors(f"archiving audit records of {model}"):
+            run_id = self._audit_run(model, create=True)
+            self.client.log_text(run_id, text, f"audit/{env}/{chunk}")
+
+    def read_audit_archive(self, model: str, env: str) -> list[str]:
+        with self.errors(f"reading the audit archive of {model}"):
+            run_id = self._audit_run(model, create=False)
+            if run_id is None:
+                return []
+            files = self.client.list_artifacts(run_id, f"audit/{env}")
+            return [self._mlflow.artifacts.load_text(f"runs:/{run_id}/{f.path}")
+                    for f in sorted(files, key=lambda f: f.path) if not f.is_dir]
+
+    def delete_model_tags(self, name: str, keys: list[str]) -> None:
+        with self.errors(f"untagging registered model {name}"):
+            for key in keys:
+                self.client.delete_registered_model_tag(name, key)
+
     def delete_version_tags(self, name: str, number: int, keys: list[str]) -> None:
         with self.errors(f"untagging {name}/{number}"):
             for key in keys:
