@@ -185,3 +185,32 @@ def test_audit_records_roll_and_read_back(pair, monkeypatch):
     live = build_live_state([pair.reader.get_model(name)], [], "contract")
     shown = [r.reason for r in history(live, "prod", archive=pair.writer)]
     assert shown == [f"change {i}" for i in range(7)]
+
+
+def test_history_command_shows_archived_records(tmp_path, monkeypatch):
+    """`mlops-gitops history` reads the tags and the archive: every record once, oldest first."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+
+    root = tmp_path / "project"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "golden" / "base", root)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = MlflowRegistry(Tracking(uri, artifact_location=(tmp_path / "art").as_uri()))
+    registry.ensure_model("iris-classifier", "", {TAG_MANAGED: "true", "mlops.project": "example"})
+    for i in range(8):
+        registry.set_model_tag("iris-classifier", f"{AUDIT_PREFIX}dev.20261130T0000{i:02d}.000000Z"
+                               ".000", json.dumps({"reason": f"change {i}", "status": "applied",
+                                                   "at": f"2026-11-30T00:00:{i:02d}"}))
+    assert roll(registry, "iris-classifier", "dev", registry.get_model("iris-classifier").tags,
+                keep=2, roll_at=3) == 6
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLOPS_GITOPS_DEBUG"}
+    env.update(MLFLOW_TRACKING_URI=uri, MLFLOW_DISABLE_TELEMETRY="true")
+    done = subprocess.run([sys.executable, "-m", "mlops_gitops", "history", "--env", "dev",
+                           "--format", "json"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["reason"] for r in json.loads(done.stdout)] == [f"change {i}" for i in range(8)]
