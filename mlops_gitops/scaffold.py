@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlops_gitops import __version__
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
-from mlops_gitops.spec.schema import kind_schemas, render_schema
+from mlops_gitops.spec.schema import all_schemas, render_schema
 
 # Where CI installs mlops-gitops from (`init --source`): a placeholder until the project is
 # published; teams point it at their mirror or fork, pinned to a tag or commit.
@@ -76,7 +76,7 @@ def scaffold(target: Path, source: str = DEFAULT_SOURCE) -> Scaffolded:
         for token, line in lines.items():
             text = text.replace(token, line)
         files[name] = text
-    files.update({f"schemas/{n}": render_schema(s) for n, s in kind_schemas().items()})
+    files.update({f"schemas/{n}": render_schema(s) for n, s in all_schemas().items()})
     created, kept = [], []
     for name, text in sorted(files.items()):
         path = target / name

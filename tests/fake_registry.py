@@ -16,6 +16,7 @@ class FakeRegistry:
         self.calls: list[str] = []
         self.fail_after_writes = fail_after_writes
         self.writes = 0
+        self.audit_archive: dict[tuple[str, str], dict[str, str]] = {}
 
     @classmethod
     def from_json(cls, text: str) -> FakeRegistry:
@@ -95,6 +96,21 @@ class FakeRegistry:
         model = self.models[name]
         aliases = {k: v for k, v in model.aliases.items() if k != alias}
         self.models[name] = RegisteredModel(name, model.description, model.tags, aliases)
+
+    def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None:
+        self._write(f"archive_audit {model} {env} {chunk}")
+        self.audit_archive.setdefault((model, env), {})[chunk] = text
+
+    def read_audit_archive(self, model: str, env: str) -> list[str]:
+        chunks = self.audit_archive.get((model, env), {})
+        return [chunks[name] for name in sorted(chunks)]
+
+    def delete_model_tags(self, name: str, keys: list[str]) -> None:
+        for key in keys:  # one call per tag, as MLflow deletes them: a crash can stop midway
+            self._write(f"delete_model_tag {name} {key}")
+            model = self.models[name]
+            tags = {k: v for k, v in model.tags.items() if k != key}
+            self.models[name] = RegisteredModel(name, model.description, tags, model.aliases)
 
     def acquire_lock(self, name: str, holder: dict[str, str]) -> dict[str, str] | None:
         if name in self.models:

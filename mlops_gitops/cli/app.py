@@ -194,14 +194,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from mlops_gitops.spec.schema import kind_schemas, stale_schemas, write_schemas
+    from mlops_gitops.spec.schema import all_schemas, stale_schemas, write_schemas
 
     if args.out is None:
         if args.check:
             raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                               message="--check needs --out DIR (the folder of "
                                                       "committed schemas)")])
-        print(json.dumps(kind_schemas(), indent=2, sort_keys=True))
+        print(json.dumps(all_schemas(), indent=2, sort_keys=True))
         return 0
     if args.check:
         stale = stale_schemas(args.out)

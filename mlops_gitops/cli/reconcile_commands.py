@@ -208,8 +208,12 @@ def cmd_history(args: argparse.Namespace, project) -> int:
     from mlops_gitops.reconcile.live import read_live_state
 
     environment(project, args.env)  # an unknown environment is a usage error
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.train.trainer import tracking_for
+
     live = read_live_state(_registry(project, read_only=True), project.name)
-    records = history(live, args.env, args.model)
+    # older records were rolled into the archive (artifacts in the tracking store)
+    records = history(live, args.env, args.model, archive=MlflowRegistry(tracking_for(project)))
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0

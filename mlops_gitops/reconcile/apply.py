@@ -158,4 +158,27 @@ def apply_plan(plan: Plan, registry, commit: str | None,
                                tuple(fresh.unresolved), exc.diagnostics[0].message)
         applied.append(change)
         after_change(len(applied))
+    roll_audit(registry, fresh.env, sorted({c.model for c in applied}), progress)
     return ApplyResult(fresh.env, tuple(applied), (), tuple(fresh.unresolved))
+
+
+def roll_audit(registry, env: str, models: list[str],
+               progress: Callable[[str], None] = lambda message: None) -> int:
+    """Keep each model's audit tags bounded (older records go to the archive). A roll that
+    fails leaves every record where it was, so it never fails the apply: the next one rolls."""
+    from mlops_gitops.reconcile.audit_roll import roll
+
+    if not hasattr(registry, "archive_audit"):
+        return 0
+    rolled = 0
+    for name in models:
+        try:
+            current = registry.get_model(name)
+            if current is not None:
+                rolled += roll(registry, name, env, current.tags)
+        except DiagnosticError as exc:
+            progress(f"audit records of {name} not rolled (the next apply will): "
+                     f"{exc.diagnostics[0].message}")
+    if rolled:
+        progress(f"rolled {rolled} older audit record(s) into the archive")
+    return rolled

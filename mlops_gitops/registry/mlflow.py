@@ -7,6 +7,7 @@ or HTTP failure becomes a :class:`DiagnosticError` naming the tracking URI.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import sys
@@ -38,6 +39,41 @@ MODEL_ARTIFACT = "model"
 _NOT_MLFLOW = re.compile(r"API request to endpoint .*?(?:failed with error code (\d+) != \d+|"
                          r"was successful but the response body was not in a valid JSON "
                          r"format)\. Response body: '(.*)'$", re.DOTALL)
+# What SQLite, SQLAlchemy and the OS say when the store cannot be written.
+_DISK_FULL = ("database or disk is full", "no space left on device")
+_READ_ONLY = ("attempt to write a readonly database", "read-only file system",
+              "readonly database", "permission denied", "unable to open database file")
+_FAULT_ERRNOS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read-only",
+                 errno.EACCES: "read-only", errno.EPERM: "read-only"}
+
+
+def _fault_kind(text: str) -> str | None:
+    lowered = text.lower()
+    if any(marker in lowered for marker in _DISK_FULL):
+        return "full"
+    if any(marker in lowered for marker in _READ_ONLY):
+        return "read-only"
+    return None
+
+
+def store_fault(tracking: Tracking, action: str, kind: str, path: str | None = None) -> \
+        DiagnosticError:
+    """The store cannot be written (full disk, read-only folder): name it and what to do."""
+    where = path or (str(tracking.sqlite_path) if tracking.sqlite_path is not None
+                     else tracking.uri)
+    remote = tracking.is_http and path is None
+    again = ("then run the command again: changes already made are kept (each with its audit "
+             "record) and the next apply finishes the rest")
+    if kind == "full":
+        message = (f"{action} failed: the disk holding {where} is full" if not remote else
+                   f"{action} failed: the tracking server's store is full")
+        hint = f"free space on it ({'ask its operator' if remote else 'df -h ' + where}), {again}"
+    else:
+        message = (f"{action} failed: {where} is read-only or not writable" if not remote else
+                   f"{action} failed: the tracking server cannot write its store")
+        hint = ("make it writable (its folder too: SQLite writes a journal beside it), or point "
+                "MLFLOW_TRACKING_URI at a writable store, " + again)
+    return DiagnosticError([Diagnostic(where, code="store-" + kind, message=message, hint=hint)])
 
 
 def _pins(*packages: str) -> list[str]:
@@ -95,10 +131,10 @@ class MlflowRegistry:
         self.tracking = tracking
         self._mlflow = mlflow
         check_sqlite_store(tracking, must_exist=False)
-        if tracking.sqlite_path is not None:
-            tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            relocate_store(tracking)  # the project may have been moved or copied
         with self.errors(f"opening the tracking location '{tracking.uri}'"):
+            if tracking.sqlite_path is not None:
+                tracking.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                relocate_store(tracking)  # the project may have been moved or copied
             mlflow.set_tracking_uri(tracking.uri)
             mlflow.set_registry_uri(tracking.uri)
             self.client = MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
@@ -117,6 +153,9 @@ class MlflowRegistry:
             if status or code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
                 raise refused(self.tracking.uri, status or (401 if code == "UNAUTHENTICATED"
                                                             else 403), action) from None
+            kind = _fault_kind(text)
+            if kind:
+                raise store_fault(self.tracking, action, kind) from None
             answer = _NOT_MLFLOW.search(text)
             if answer:  # a web server that is not MLflow's: its status and a short excerpt
                 status = int(answer.group(1)) if answer.group(1) else None
@@ -128,7 +167,19 @@ class MlflowRegistry:
                                               message=f"{action} failed: {text.splitlines()[0]}")
                                    ]) from None
         except OSError as exc:
+            kind = _FAULT_ERRNOS.get(exc.errno or 0)
+            if kind and not (self.tracking.is_http and exc.filename is None):
+                raise store_fault(self.tracking, action, kind,
+                                  str(exc.filename) if exc.filename else None) from None
             raise unreachable(self.tracking.uri, f"{action}: {exc}") from None
+        except Exception as exc:
+            # SQLAlchemy / sqlite3 errors that MLflow lets through (e.g. an autoflush on a full
+            # disk): a located message, never a traceback
+            kind = _fault_kind(str(exc)) if type(exc).__module__.startswith(
+                ("sqlalchemy", "sqlite3")) else None
+            if kind is None:
+                raise
+            raise store_fault(self.tracking, action, kind) from None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -384,6 +435,55 @@ class MlflowRegistry:
     def log_run_json(self, run_id: str, data: dict, path: str) -> None:
         with self.errors(f"logging {path} to run {run_id}"):
             self.client.log_dict(run_id, data, path)
+
+    # --- audit archive ----------------------------------------------------------------------
+
+    AUDIT_EXPERIMENT = "mlops-gitops.audit"  # no model's training experiment has this name
+    AUDIT_RUN_TAG = "mlops.audit_archive_of"
+
+    def _audit_run(self, model: str, create: bool) -> str | None:
+        """The run whose artifacts archive a registered model's rolled audit records."""
+        found = self.client.get_experiment_by_name(self.AUDIT_EXPERIMENT)
+        if found is None:
+            if not create:
+                return None
+            location = (f"{self.tracking.artifact_location}/audit"
+                        if self.tracking.artifact_location else None)
+            experiment = self.client.create_experiment(self.AUDIT_EXPERIMENT,
+                                                       artifact_location=location)
+        else:
+            experiment = found.experiment_id
+        quoted = model.replace("'", "\\'")
+        runs = self.client.search_runs([experiment], f"tags.`{self.AUDIT_RUN_TAG}` = '{quoted}'",
+                                       max_results=10, order_by=["attributes.start_time ASC"])
+        runs = [r for r in runs if r.data.tags.get(self.AUDIT_RUN_TAG) == model]
+        if runs:
+            return runs[0].info.run_id
+        if not create:
+            return None
+        run = self.client.create_run(experiment, tags={self.AUDIT_RUN_TAG: model},
+                                     run_name=f"audit {model}")
+        self.client.set_terminated(run.info.run_id)
+        return run.info.run_id
+
+    def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None:
+        with self.errors(f"archiving audit records of {model}"):
+            run_id = self._audit_run(model, create=True)
+            self.client.log_text(run_id, text, f"audit/{env}/{chunk}")
+
+    def read_audit_archive(self, model: str, env: str) -> list[str]:
+        with self.errors(f"reading the audit archive of {model}"):
+            run_id = self._audit_run(model, create=False)
+            if run_id is None:
+                return []
+            files = self.client.list_artifacts(run_id, f"audit/{env}")
+            return [self._mlflow.artifacts.load_text(f"runs:/{run_id}/{f.path}")
+                    for f in sorted(files, key=lambda f: f.path) if not f.is_dir]
+
+    def delete_model_tags(self, name: str, keys: list[str]) -> None:
+        with self.errors(f"untagging registered model {name}"):
+            for key in keys:
+                self.client.delete_registered_model_tag(name, key)
 
     def delete_version_tags(self, name: str, number: int, keys: list[str]) -> None:
         with self.errors(f"untagging {name}/{number}"):

@@ -189,8 +189,34 @@ def _from_validation_error(exc: ValidationError, document: YamlDocument, fields_
             diagnostics.append(at(path, f"invalid value: {_show(error['input'])}",
                                   f"expected one of: {expected}", "type"))
         else:
-            diagnostics.append(at(path, _message(error) + _got(error), code="value"))
+            diagnostics.append(at(path, _message(error) + _got(error), _strict_hint(error),
+                                  code="value"))
     return diagnostics
+
+
+_WANTS = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}
+
+
+def _looks_like(text: str, error_type: str) -> bool:
+    if error_type == "bool_type":
+        return text.strip().lower() in ("true", "false", "yes", "no", "on", "off")
+    try:
+        float(text) if error_type == "float_type" else int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _strict_hint(error: dict) -> str:
+    """Quoted numbers and booleans are strings, to lint as to the JSON Schema editors use."""
+    wants, value = _WANTS.get(error["type"]), error.get("input")
+    if wants is None:
+        return ""
+    if isinstance(value, str) and _looks_like(value, error["type"]):
+        return f"write {wants} without quotes: a quoted value is a string"
+    if isinstance(value, bool):
+        return f"write {wants}, not a boolean"
+    return ""
 
 
 def _message(error: dict) -> str:

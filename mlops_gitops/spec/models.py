@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -34,6 +35,10 @@ REGISTRY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # '..'), separated by single '/', none at either end; '..' anywhere is refused below too.
 LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"
 PREFIX_PATTERN = r"^[A-Za-z0-9._-]*$"
+# What _repo_relative accepts, for editors: not absolute, no '~', no drive or URL scheme in the
+# first segment, no '..' segment, not empty or '.' alone.
+PATH_PATTERN = (r"^(?![/\\~])(?![^/\\]*:)(?!(.*[/\\])?\.\.([/\\]|$))"
+                r"(?!(\.[/\\]*)?$).+$")
 PATTERN_MESSAGES = {
     NAME_PATTERN: "names use lowercase letters, digits and '-' (a DNS label)",
     REGISTRY_NAME_PATTERN: "registry names use letters, digits, '.', '_' and '-', starting with "
@@ -58,6 +63,17 @@ RegistryName = Annotated[str, StringConstraints(pattern=REGISTRY_NAME_PATTERN, m
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=100),
                      AfterValidator(_no_dot_dot)]
 Scalar = bool | int | float | str | None
+
+
+def _whole_number(value: Any) -> Any:
+    """42.0 is an integer to JSON Schema (and to every editor): accept it where an int is due.
+    Nothing else is converted: a quoted number or a boolean stays an error (strict mode)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
 ParamValue = Scalar | list[Scalar]
 
 
@@ -73,8 +89,10 @@ class Strict(BaseModel):
     """Base of every spec object: unknown fields are errors; remembers which class validated which
     mapping so that diagnostics can suggest the field a typo meant."""
 
+    # strict: a quoted number is a string, "true"/"yes" are strings, as in the exported JSON
+    # Schema (what lint passes, editors pass, and the other way round).
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True,
-                              allow_inf_nan=False)
+                              allow_inf_nan=False, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -91,7 +109,8 @@ class Metadata(Strict):
     owner: str | None = Field(None, description="Team or person accountable for it.")
     description: str | None = None
     labels: dict[LabelKey, str] = Field(default_factory=dict, json_schema_extra={
-        "propertyNames": {"pattern": LABEL_KEY_PATTERN, "maxLength": 100}})
+        "propertyNames": {"pattern": LABEL_KEY_PATTERN, "maxLength": 100,
+                          "not": {"pattern": r"\.\."}}})
 
 
 def _repo_relative(value: str) -> str:
@@ -126,11 +145,11 @@ class Column(Strict):
 
 
 class DataChecks(Strict):
-    min_rows: int | None = Field(None, ge=0)
-    max_rows: int | None = Field(None, ge=0)
+    min_rows: Annotated[int, Field(ge=0), BeforeValidator(_whole_number)] | None = None
+    max_rows: Annotated[int, Field(ge=0), BeforeValidator(_whole_number)] | None = None
     max_null_fraction: float = Field(0.0, ge=0, le=1, description="Default for every column.")
     unique_rows: bool = False
-    max_file_mb: int = Field(512, ge=1, description="Larger files are refused before reading.")
+    max_file_mb: Int = Field(512, ge=1, description="Larger files are refused before reading.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DataChecks:
@@ -143,14 +162,14 @@ class DataChecks(Strict):
 
 class Split(Strict):
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    seed: int = 0
+    seed: Int = 0
     stratify: ColumnName | None = Field(None, description="Column whose class balance both "
                                         "splits keep.")
 
 
 class DatasetSpec(Strict):
     path: str = Field(description="CSV file, relative to the repository root, tracked by DVC "
-                      "(a PATH.dvc file beside it).")
+                      "(a PATH.dvc file beside it).", json_schema_extra={"pattern": PATH_PATTERN})
     format: Literal["csv"] = "csv"
     columns: dict[ColumnName, Column] = Field(min_length=1)
     allow_extra_columns: bool = False
@@ -185,16 +204,20 @@ def _check_class(value: str, allowed: frozenset[str], what: str, *path: str | in
 
 
 class MetricTest(Strict):
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["min"]}, {"required": ["max"]}],
+        "dependentRequired": {"bins": ["slice"]}})
+
     type: Literal["metric"] = "metric"
     name: Name
-    metric: str
+    metric: str = Field(json_schema_extra={"enum": sorted(catalog.ALL_METRICS)})
     min: float | None = None
     max: float | None = None
     slice: ColumnName | None = Field(None, description="Check the metric per value of this column.")
     bins: list[float] | None = Field(None, description="Bin edges for a numeric slice column "
                                      "(increasing; each bin is [edge, next edge), the last one "
                                      "closed).")
-    min_rows: int = Field(1, ge=1, description="A slice with fewer test rows fails.")
+    min_rows: Int = Field(1, ge=1, description="A slice with fewer test rows fails.")
 
     @model_validator(mode="after")
     def _bounds(self) -> MetricTest:
@@ -241,7 +264,7 @@ class DirectionalTest(Strict):
 class LatencyTest(Strict):
     type: Literal["latency"]
     name: Name
-    batch: int = Field(1, ge=1, le=10_000, description="Rows per predict call.")
+    batch: Int = Field(1, ge=1, le=10_000, description="Rows per predict call.")
     p95_ms: float = Field(gt=0, description="Budget for the 95th percentile of one call.")
 
 
@@ -299,7 +322,7 @@ class ModelSpec(Strict):
     features: list[ColumnName] = Field(min_length=1)
     steps: list[Step] = Field(default_factory=list)
     estimator: Step
-    seed: int = 0
+    seed: Int = 0
     metrics: list[str] = Field(min_length=1)
     policy: Name | None = None
     registered_model: RegistryName | None = Field(None, description="Registry name; defaults "
@@ -349,6 +372,9 @@ class ModelSpec(Strict):
 # --- PromotionPolicy -----------------------------------------------------------------------------
 
 class Change(Strict):
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["absolute"]}, {"required": ["relative"]}]})
+
     absolute: float | None = Field(None, description="Smallest allowed change against the "
                                    "champion, in the better direction (-0.01 tolerates a small "
                                    "loss).")
@@ -385,8 +411,10 @@ class Gate(Strict):
 
 
 class PolicySpec(Strict):
-    primary: str = Field(description="Metric that decides the bootstrap interval and ranking.")
-    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    primary: str = Field(description="Metric that decides the bootstrap interval and ranking.",
+                         json_schema_extra={"enum": sorted(catalog.ALL_METRICS)})
+    thresholds: dict[str, Threshold] = Field(default_factory=dict, json_schema_extra={
+        "propertyNames": {"enum": sorted(catalog.ALL_METRICS)}})
     slices: list[ColumnName] = Field(default_factory=list, description="Columns whose values "
                                      "each get the thresholds too.")
     gates: dict[Name, Gate] = Field(default_factory=dict)
@@ -416,7 +444,8 @@ class PolicySpec(Strict):
 
 class ServedModel(Strict):
     name: Name
-    version: int | None = Field(None, ge=1, description="Explicit pin (hotfix/rollback); "
+    version: Annotated[int, Field(ge=1), BeforeValidator(_whole_number)] | None = Field(
+        None, description="Explicit pin (hotfix/rollback); "
                                 "otherwise the version trained from this branch's spec.")
 
 
@@ -436,21 +465,21 @@ class Resources(Strict):
 
 
 class Service(Strict):
-    port: int = Field(3000, ge=1, le=65535)
-    workers: int = Field(1, ge=1, le=64, description="Worker processes (about one per core).")
+    port: Int = Field(3000, ge=1, le=65535)
+    workers: Int = Field(1, ge=1, le=64, description="Worker processes (about one per core).")
     timeout_s: float = Field(10, gt=0, description="Longest a request may take (then 503/504).")
-    max_batch_size: int = Field(64, ge=1, le=10_000, description="Adaptive batching: most rows "
+    max_batch_size: Int = Field(64, ge=1, le=10_000, description="Adaptive batching: most rows "
                                 "predicted in one call when requests arrive together.")
-    max_request_kb: int = Field(1024, ge=1, le=1_048_576, description="Larger request bodies "
+    max_request_kb: Int = Field(1024, ge=1, le=1_048_576, description="Larger request bodies "
                                 "are refused with 413.")
     resources: Resources = Field(default_factory=Resources, description="Per replica "
                                  "(Kubernetes target).")
 
 
 class Autoscaling(Strict):
-    min_replicas: int = Field(1, ge=1, le=1000)
-    max_replicas: int = Field(3, ge=1, le=1000)
-    target_cpu_percent: int = Field(80, ge=1, le=100)
+    min_replicas: Int = Field(1, ge=1, le=1000)
+    max_replicas: Int = Field(3, ge=1, le=1000)
+    target_cpu_percent: Int = Field(80, ge=1, le=100)
 
     @model_validator(mode="after")
     def _consistent(self) -> Autoscaling:
@@ -476,12 +505,12 @@ class Deploy(Strict):
 class Drift(Strict):
     method: Literal["psi", "ks", "js"] = "psi"
     threshold: float = Field(0.2, gt=0)
-    min_samples: int = Field(500, ge=1)
+    min_samples: Int = Field(500, ge=1)
 
 
 class InferenceLog(Strict):
     sample_rate: float = Field(1.0, ge=0, le=1, description="Share of predictions logged.")
-    rotate_mb: int = Field(64, ge=1, le=10_000, description="A log file is rotated at this size.")
+    rotate_mb: Int = Field(64, ge=1, le=10_000, description="A log file is rotated at this size.")
 
 
 class Monitoring(Strict):

@@ -7,6 +7,7 @@ through aliases are reported as :class:`YamlProblem` values with a position, nev
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,19 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:timestamp",  # kept as the literal text, e.g. a date
 }
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+# The YAML 1.2 core schema, which editors (yaml-language-server), check-jsonschema and ajv use.
+# PyYAML follows YAML 1.1, where 'yes', 'on', 'off', '0777', '1_000' and '1:30' mean other
+# things. A plain scalar that the two read differently is refused: quote it or write it the 1.2
+# way. Tools then agree on every spec that lint passes.
+_CORE_BOOL = re.compile(r"^(true|True|TRUE|false|False|FALSE)$")
+_CORE_INT = re.compile(r"^([-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(r"^([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+                         r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")
 _MAP_TAG = "tag:yaml.org,2002:map"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -225,6 +239,10 @@ class _Builder:
         if tag not in _SCALAR_TAGS:
             raise _Abort(YamlProblem(*_position(event), f"YAML tag '{tag}' is not allowed", path,
                                      _NOT_ALLOWED_HINT))
+        if event.tag in (None, "!") and event.implicit[0]:
+            problem = _ambiguous(event.value, tag)
+            if problem:
+                raise _Abort(YamlProblem(*_position(event), problem[0], path, problem[1]))
         if tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"):
             value = event.value
         else:
@@ -238,6 +256,30 @@ class _Builder:
         if len(_SCALAR_CACHE) < 50_000 and len(event.value) < 64:
             _SCALAR_CACHE[cache_key] = value
         return value
+
+
+def _ambiguous(text: str, tag: str) -> tuple[str, str] | None:
+    """(message, hint) when YAML 1.1 (PyYAML) and YAML 1.2 (editors) read a plain scalar
+    differently, else None."""
+    quote = f"quote it ('{text}') if you mean the text"
+    if tag == _BOOL_TAG and not _CORE_BOOL.match(text):
+        return (f"'{text}' is a boolean in YAML 1.1 but a string in YAML 1.2 (editors)",
+                f"write true or false, or {quote}")
+    if tag == _INT_TAG and (not _CORE_INT.match(text) or re.match(r"^[-+]?0[0-9]", text)):
+        return (f"'{text}' is read as a different number by YAML 1.1 and YAML 1.2 tools "
+                "(octal, '_' separators, base 60 or binary)",
+                f"write a plain decimal number without leading zeros, or {quote}")
+    if tag == _FLOAT_TAG and not _CORE_FLOAT.match(text):
+        return (f"'{text}' is a number in YAML 1.1 but a string in YAML 1.2 (editors)",
+                f"write a plain number such as 1000.5, or {quote}")
+    if tag == _STR_TAG and _CORE_INT.match(text):
+        return (f"'{text}' is a string in YAML 1.1 but a number in YAML 1.2 (editors)",
+                f"write the number in decimal, or {quote}")
+    if tag == _STR_TAG and _CORE_FLOAT.match(text):
+        return (f"'{text}' is a string in YAML 1.1 but a number in YAML 1.2 (editors)",
+                f"write the exponent with a sign (1.0e+3) or the plain number (1000.0), or "
+                f"{quote}")
+    return None
 
 
 # Resolved scalars by (explicit tag, implicit flags, text); values are immutable.

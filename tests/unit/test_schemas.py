@@ -11,7 +11,9 @@ from jsonschema import Draft202012Validator
 
 from mlops_gitops.spec.models import KINDS
 from mlops_gitops.spec.schema import (
+    COMBINED,
     DRAFT,
+    all_schemas,
     kind_schemas,
     render_schema,
     schema_filename,
@@ -48,7 +50,8 @@ def test_committed_schemas_are_fresh():
 
 def test_one_schema_per_kind():
     assert sorted(kind_schemas()) == sorted(schema_filename(k) for k in KINDS)
-    assert sorted(p.name for p in SCHEMAS.glob("*.schema.json")) == sorted(kind_schemas())
+    assert sorted(p.name for p in SCHEMAS.glob("*.schema.json")) == sorted(all_schemas())
+    assert sorted(all_schemas()) == sorted([*kind_schemas(), COMBINED])
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -96,7 +99,7 @@ def test_schema_command_check(tmp_path):
     out = tmp_path / "schemas"
     written = call_cli("schema", "--out", str(out), cwd=tmp_path)
     assert written.returncode == 0, written.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(kind_schemas())
+    assert sorted(p.name for p in out.iterdir()) == sorted(all_schemas())
     assert call_cli("schema", "--out", str(out), "--check", cwd=tmp_path).returncode == 0
     assert stale_schemas(out) == []
 
@@ -115,13 +118,13 @@ def test_schema_command_check(tmp_path):
 def test_schema_command_prints_every_kind(tmp_path):
     result = call_cli("schema", cwd=tmp_path)
     assert result.returncode == 0
-    assert json.loads(result.stdout) == kind_schemas()
+    assert json.loads(result.stdout) == all_schemas()
 
 
 def test_schema_is_deterministic():
     """Rendering twice gives the same text (a stable --check, no spurious diffs)."""
-    assert {n: render_schema(s) for n, s in kind_schemas().items()} == {
-        n: render_schema(s) for n, s in kind_schemas().items()}
+    assert {n: render_schema(s) for n, s in all_schemas().items()} == {
+        n: render_schema(s) for n, s in all_schemas().items()}
 
 
 BAD_LABEL_KEYS = ["x/../y", "../x", "x/..", "/x", "x/", "a//b", "a/./b", ".x", "a..b"]

@@ -89,8 +89,15 @@ def _typed(value):
     return (type(value).__name__, value)
 
 
+def _yaml11_only(problems) -> bool:
+    """PyYAML's dumper writes some strings (e.g. '0E0') and numbers plain that YAML 1.2 tools read
+    as another type; read_yaml refuses those on purpose (lint agrees with editors)."""
+    return len(problems) == 1 and "YAML 1." in problems[0].message
+
+
 def _read_back(text: str) -> list:
     documents, problems = read_yaml(text.encode("utf-8"))
+    assume(not _yaml11_only(problems))
     assert problems == [], (text, problems)
     return [d.data for d in documents]
 
@@ -119,8 +126,10 @@ def test_positions_are_inside_the_text(value):
     """Every value and key has a position, and it lies within the text."""
     assume(_depth(value) < MAX_DEPTH)
     text = yaml.safe_dump(value)
-    [document], problems = read_yaml(text.encode("utf-8"))
+    documents, problems = read_yaml(text.encode("utf-8"))
+    assume(not _yaml11_only(problems))
     assert problems == []
+    [document] = documents
     line_count = text.count("\n") + 1
     for key in value:
         assert (key,) in document.positions and (key,) in document.key_positions
