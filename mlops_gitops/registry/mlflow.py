@@ -7,16 +7,23 @@ or HTTP failure becomes a :class:`DiagnosticError` naming the tracking URI.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.filters import (
+    model_filters,
+    name_filters,
+    select_models,
+    select_versions,
+)
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.registry.relocate import relocate_store
 from mlops_gitops.tracking import (
@@ -155,6 +162,24 @@ class MlflowRegistry:
     def list_versions(self) -> list[ModelVersion]:
         return [self._version(v) for v in self._all_pages(
             self.client.search_model_versions, PAGE_VERSIONS, "listing model versions")]
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The models tagged for ``project``, or those named ``names``, filtered on the server."""
+        found = [self._model(m) for f in model_filters(project, names)
+                 for m in self._all_pages(functools.partial(self.client.search_registered_models,
+                                                            filter_string=f),
+                                          PAGE_MODELS, "searching registered models")]
+        return select_models(found, project, names)
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        """Every version of the named models (``name IN (...)`` on the server)."""
+        filters: list[str | None] = name_filters(names) if names else []
+        if filters is None:
+            filters = [None]
+        return select_versions([self._version(v) for f in filters for v in self._all_pages(
+            functools.partial(self.client.search_model_versions, filter_string=f),
+            PAGE_VERSIONS, "searching model versions")], names)
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         with self.errors(f"reading run {run_id}"):

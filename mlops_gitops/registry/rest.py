@@ -10,9 +10,16 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.parse
+from collections.abc import Sequence
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.filters import (
+    model_filters,
+    name_filters,
+    select_models,
+    select_versions,
+)
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.tracking import (
     RETRY_STATUS,
@@ -94,6 +101,23 @@ class RestRegistryReader:
     def list_models(self) -> list[RegisteredModel]:
         return [_model(m) for m in self._pages("registered-models/search", "registered_models",
                                                PAGE_MODELS)]
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The models tagged for ``project``, or those named ``names``, filtered on the server."""
+        found = [_model(m) for f in model_filters(project, names)
+                 for m in self._pages("registered-models/search", "registered_models",
+                                      PAGE_MODELS, **({"filter": f} if f else {}))]
+        return select_models(found, project, names)
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        """Every version of the named models (``name IN (...)`` on the server)."""
+        filters: list[str | None] = name_filters(names) if names else []
+        if filters is None:
+            filters = [None]
+        return select_versions([_version(v) for f in filters for v in self._pages(
+            "model-versions/search", "model_versions", PAGE_VERSIONS,
+            **({"filter": f} if f else {}))], names)
 
     def get_model(self, name: str) -> RegisteredModel | None:
         try:
