@@ -33,6 +33,7 @@ from mlops_gitops.tracking import (
     export_credentials,
     not_mlflow,
     refused,
+    server_failed,
     unreachable,
 )
 
@@ -43,6 +44,11 @@ MODEL_ARTIFACT = "model"
 _NOT_MLFLOW = re.compile(r"API request to endpoint .*?(?:failed with error code (\d+) != \d+|"
                          r"was successful but the response body was not in a valid JSON "
                          r"format)\. Response body: '(.*)'$", re.DOTALL)
+
+
+# a server that answered but failed: retried 500s, or one 500 with MLflow's JSON error body
+_SERVER_FAILED = re.compile(r"too many (500) error responses|failed with error code (?=500 )"
+                            r"|INTERNAL_ERROR")
 
 
 def _pins(*packages: str) -> list[str]:
@@ -87,6 +93,11 @@ class MlflowRegistry:
             if status or code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
                 raise refused(self.tracking.uri, status or (401 if code == "UNAUTHENTICATED"
                                                             else 403), action) from None
+            failed = _SERVER_FAILED.search(text)
+            if failed:  # MLflow's server answered 500 (after MLflow's client retried it)
+                raise server_failed(self.tracking.uri, int(failed.group(1) or 500),
+                                    f"while {action}",
+                                    artifacts="mlflow-artifacts" in text) from None
             answer = _NOT_MLFLOW.search(text)
             if answer:  # a web server that is not MLflow's: its status and a short excerpt
                 status = int(answer.group(1)) if answer.group(1) else None

@@ -28,6 +28,7 @@ from mlops_gitops.tracking import (
     not_mlflow,
     refused,
     retryable,
+    server_failed,
     unreachable,
 )
 
@@ -66,10 +67,11 @@ class RestRegistryReader:
             except ValueError:
                 raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
+            if exc.code in RETRY_STATUS:
+                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint} after "
+                                  "retries") from None
             if exc.code >= 500:
-                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}"
-                                  + (" after retries" if exc.code in RETRY_STATUS else "")
-                                  ) from None
+                raise server_failed(self.tracking.uri, exc.code, f"on {endpoint}") from None
             if exc.code in (401, 403):
                 raise refused(self.tracking.uri, exc.code, endpoint) from None
             body = exc.read().decode("utf-8", "replace")

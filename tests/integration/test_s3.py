@@ -129,3 +129,22 @@ def test_mlflow_artifacts_on_s3_train_and_load_the_model_back(example_repo, s3_e
         assert tested.returncode == 0, tested.stdout + tested.stderr
     finally:
         stop(server)
+
+
+def test_a_missing_artifact_bucket_is_one_clear_message(example_repo, s3_endpoint, tmp_path,
+                                                        request):
+    folder, port = tmp_path / "no-bucket-server", free_port()
+    folder.mkdir()
+    server = start_mlflow(folder, port, artifacts="s3://no-such-bucket/mlflow",
+                          env={**S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint})
+    try:
+        repo = use_server(example_repo, f"http://127.0.0.1:{port}", request.node.name)
+        result = cli(repo, "train", "iris-classifier")
+    finally:
+        stop(server)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out and "testing" not in out  # no secret either
+    assert "could not store or read artifacts" in result.stderr, out
+    assert "--artifacts-destination" in result.stderr and "bucket" in result.stderr, out
+    assert "NoSuchBucket" in (folder / "server.log").read_text()  # the server's own reason
