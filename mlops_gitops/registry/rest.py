@@ -1,8 +1,8 @@
 """A read-only registry reader over MLflow's REST API with the standard library.
 
-Planning and status read a server's whole registry in a few paged calls without importing MLflow
-(about a second of imports saved where people wait). Writes always go through
-:mod:`mlops_gitops.registry.mlflow`.
+Planning and status read this project's part of a server's registry (filtered on the server) in a
+few paged calls without importing MLflow (about a second of imports saved where people wait).
+Writes always go through :mod:`mlops_gitops.registry.mlflow`.
 """
 
 from __future__ import annotations
