@@ -137,3 +137,34 @@ def test_the_server_really_checks_passwords(auth_server):
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)
     assert raised.value.code == 401
+
+
+def test_a_user_without_write_permission_is_told_so(auth_repo, auth_server):
+    """A reader (default permission READ) plans, but applying a change to the admin's models is
+    refused with HTTP 403: one message saying the user lacks the permission."""
+    import base64
+    import json
+    import urllib.request
+
+    from mlops_gitops.spec.project import load_project
+
+    def admin_call(endpoint: str, method: str, body: dict) -> None:
+        request = urllib.request.Request(
+            f"{auth_server}/api/2.0/mlflow/{endpoint}", method=method,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Basic " +
+                     base64.b64encode(f"{ADMIN}:{PASSWORD}".encode()).decode()})
+        urllib.request.urlopen(request, timeout=10).close()
+
+    ok(auth_repo, "apply", "--env", "dev", "--auto-approve", env=credentials())
+    admin_call("users/create", "POST", {"username": "reader", "password": "reader-Pa55word"})
+    name = load_project(auth_repo).name + "-iris-classifier"
+    admin_call("registered-models/alias", "DELETE", {"name": name, "alias": "dev"})  # drift
+    env = {"MLFLOW_TRACKING_USERNAME": "reader", "MLFLOW_TRACKING_PASSWORD": "reader-Pa55word"}
+    plan = mlops(auth_repo, "plan", "--env", "dev", "--detailed-exitcode", env=env)
+    assert plan.returncode == 2, plan.stdout + plan.stderr  # reading is allowed
+    result = mlops(auth_repo, "apply", "--env", "dev", "--auto-approve", env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in out, out
+    assert "lacks the permission" in out and "reader-Pa55word" not in out, out
+    ok(auth_repo, "apply", "--env", "dev", "--auto-approve", env=credentials())  # heals
