@@ -133,7 +133,8 @@ def apply_step(project, env: str, session=None) -> StepResult:
 
             registry = MlflowRegistry(tracking_for(project))
         with Lock(registry, project.name, env):
-            plan = make_plan(desired, read_live_state(registry, project.name), commit)
+            plan = make_plan(desired, read_live_state(registry, project.name,
+                                                      [m.name for m in desired.models]), commit)
             result = apply_plan(plan, registry, commit, desired=desired)
     except DiagnosticError as exc:
         return StepResult(name, False, "apply failed", render_text(exc.diagnostics).splitlines())

@@ -215,6 +215,29 @@ def unreachable(uri: str, detail: str) -> DiagnosticError:
              "running server; unset both to use the embedded SQLite store")])
 
 
+def server_failed(uri: str, code: int, detail: str, artifacts: bool = False) -> DiagnosticError:
+    """The server answered but failed (HTTP 500): its database or its artifact store, not the
+    network. The client never sees the server's settings (the bucket, the database URI): the
+    hint names the server options to check."""
+    uri = redact(uri)
+    if artifacts:
+        return DiagnosticError([Diagnostic(
+            uri, code="tracking-artifacts",
+            message=f"the MLflow tracking server at {uri} could not store or read artifacts: "
+                    f"HTTP {code} {redact(detail)}".rstrip(),
+            hint="the server cannot write to its artifact store: check its "
+                 "--artifacts-destination (does the bucket exist? create it, e.g. "
+                 "`aws s3 mb s3://BUCKET`), the server's S3 credentials (AWS_ACCESS_KEY_ID / "
+                 "AWS_SECRET_ACCESS_KEY) and MLFLOW_S3_ENDPOINT_URL, and the server's log")])
+    return DiagnosticError([Diagnostic(
+        uri, code="tracking-server-error",
+        message=f"the MLflow tracking server at {uri} failed: HTTP {code} {redact(detail)}"
+                .rstrip(),
+        hint="the server is up but cannot serve the request: check the server's log and its "
+             "--backend-store-uri (is the database reachable, and are its user and password "
+             "right?)")])
+
+
 def refused(uri: str, code: int, detail: str = "") -> DiagnosticError:
     """The server answered 401/403: the credentials are wrong, missing or not allowed."""
     what = ("rejected the credentials" if code == 401 else

@@ -46,6 +46,18 @@ class FakeRegistry:
         self.calls.append("list_versions")
         return [copy.deepcopy(v) for v in self.versions.values()]
 
+    def search_models(self, *, project: str | None = None,
+                      names=None) -> list[RegisteredModel]:
+        self.calls.append("search_models(project)" if project is not None else
+                          "search_models(names)")
+        return [copy.deepcopy(m) for m in self.models.values()
+                if (project is None or m.tags.get("mlops.project") == project)
+                and (names is None or m.name in names)]
+
+    def search_versions(self, names) -> list[ModelVersion]:
+        self.calls.append("search_versions")
+        return [copy.deepcopy(v) for v in self.versions.values() if v.name in names]
+
     def find_version(self, name: str, fingerprint: str) -> ModelVersion | None:
         found = [v for v in self.versions.values() if v.name == name and
                  v.tags.get("mlops.fingerprint") == fingerprint and

@@ -35,7 +35,9 @@ def _make_plan(project, env: str, registry, prune: bool):
     from mlops_gitops.reconcile.live import read_live_state
 
     desired = desired_state(project, env)  # specs first: spec mistakes need no registry
-    return make_plan(desired, read_live_state(registry, project.name), _commit(project), prune)
+    return make_plan(desired, read_live_state(registry, project.name,
+                                              [m.name for m in desired.models]),
+                     _commit(project), prune)
 
 
 def _print_plan(plan, fmt: str) -> None:
@@ -134,8 +136,9 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
     with Lock(registry, project.name, args.env, args.lock_timeout):
         plan = saved
         if plan is None:
-            plan = make_plan(desired, read_live_state(registry, project.name), commit,
-                             args.prune)
+            plan = make_plan(desired, read_live_state(registry, project.name,
+                                                      [m.name for m in desired.models]),
+                             commit, args.prune)
             if args.format == "text":
                 print(plan_text(plan))
             if plan.has_changes and not args.auto_approve and not _confirm(plan):
@@ -155,7 +158,8 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
     envs = [args.env] if args.env else project.promotion_order()
     desired = [desired_state(project, env) for env in envs]
-    live = read_live_state(_registry(project, read_only=True), project.name)
+    live = read_live_state(_registry(project, read_only=True), project.name,
+                           [m.name for state in desired for m in state.models])
     rows = [row for state in desired for row in environment_status(state, live)]
     services = {env: service_health(project, env) for env in envs}
     if args.format == "json":

@@ -105,7 +105,8 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
 
     commit = git_state(project.root)[0]
     desired = desired_state(project, env)
-    plan = make_plan(desired, read_live_state(registry, project.name), commit)
+    plan = make_plan(desired, read_live_state(registry, project.name,
+                                              [m.name for m in desired.models]), commit)
     if plan.unresolved:
         return [_failed(f"gates {env}", "refused: nothing was deployed, the running service "
                         "keeps its version",

@@ -88,7 +88,8 @@ def _plan(project, env: str):
     tracking = tracking_for(project)
     check_reachable(tracking)
     desired = desired_state(project, env)
-    live = read_live_state(registry_reader(tracking), project.name)
+    live = read_live_state(registry_reader(tracking), project.name,
+                           [m.name for m in desired.models])
     return make_plan(desired, live, git_state(project.root)[0])
 
 

@@ -147,8 +147,9 @@ def _moves(checkout, tree: Path, target: str, source: str) -> tuple[list[Move], 
         if tracking.sqlite_path is not None and not tracking.sqlite_path.exists():
             return [], ["nothing is registered yet: versions are resolved by each deploy"]
         check_reachable(tracking)
-        live = read_live_state(registry_reader(tracking), project.name)
         desired = desired_state(project, target)
+        live = read_live_state(registry_reader(tracking), project.name,
+                               [m.name for m in desired.models])
     except DiagnosticError as exc:
         return [], [f"versions not resolved: {exc.diagnostics[0].message}"]
     moves = []

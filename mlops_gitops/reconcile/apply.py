@@ -144,7 +144,7 @@ def apply_plan(plan: Plan, registry, commit: str | None,
     """Apply a plan against the registry as it is now. The plan is recomputed from ``desired``
     (the specs as checked out at ``commit``) and the live state, gates included, and refused
     unless it is exactly what was saved: a plan is never trusted, only checked."""
-    live = read_live_state(registry, desired.project)
+    live = read_live_state(registry, desired.project, [m.name for m in desired.models])
     fresh = make_plan(desired, live, commit, plan.prune)
     check_saved_plan(plan, fresh)
     who, applied = actor(), []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from mlops_gitops.identity import TAG_MANAGED, TAG_PROJECT, canonical_json
@@ -48,6 +49,22 @@ def build_live_state(models: list[RegisteredModel], versions: list[ModelVersion]
                      frozenset(m.name for m in models if m.name not in managed))
 
 
-def read_live_state(reader: RegistryReader, project: str) -> LiveState:
-    """The project's part of the registry: every model page, then every version page."""
-    return build_live_state(reader.list_models(), reader.list_versions(), project)
+def read_live_state(reader: RegistryReader, project: str, names: Iterable[str] = ()) -> LiveState:
+    """The project's part of the registry, filtered on the server.
+
+    One paged search for the models tagged ``mlops.project=PROJECT``; one search by name for the
+    ``names`` the caller will plan for that are not among them (to tell "not registered yet"
+    from "taken by a model this project does not own": ``LiveState.foreign``); then the versions
+    of the managed models only (``name IN (...)``). The cost follows this project's size, not the
+    shared server's. A reader without server-side filters (``search_models``) lists everything
+    and filters here.
+    """
+    if not hasattr(reader, "search_models"):
+        return build_live_state(reader.list_models(), reader.list_versions(), project)
+    owned = reader.search_models(project=project)
+    known = {m.name for m in owned}
+    others = [n for n in dict.fromkeys(names) if n not in known]
+    models = owned + (reader.search_models(names=others) if others else [])
+    managed = [m.name for m in models if m.tags.get(TAG_MANAGED) == "true"
+               and m.tags.get(TAG_PROJECT) == project]
+    return build_live_state(models, reader.search_versions(managed) if managed else [], project)

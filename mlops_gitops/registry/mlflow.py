@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,6 +21,12 @@ from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.filters import (
+    model_filters,
+    name_filters,
+    select_models,
+    select_versions,
+)
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.registry.relocate import relocate_store
 from mlops_gitops.tracking import (
@@ -29,6 +36,7 @@ from mlops_gitops.tracking import (
     export_credentials,
     not_mlflow,
     refused,
+    server_failed,
     unreachable,
 )
 
@@ -74,6 +82,11 @@ def store_fault(tracking: Tracking, action: str, kind: str, path: str | None = N
         hint = ("make it writable (its folder too: SQLite writes a journal beside it), or point "
                 "MLFLOW_TRACKING_URI at a writable store, " + again)
     return DiagnosticError([Diagnostic(where, code="store-" + kind, message=message, hint=hint)])
+
+
+# a server that answered but failed: retried 500s, or one 500 with MLflow's JSON error body
+_SERVER_FAILED = re.compile(r"too many (500) error responses|failed with error code (?=500 )"
+                            r"|INTERNAL_ERROR")
 
 
 def _pins(*packages: str) -> list[str]:
@@ -156,6 +169,11 @@ class MlflowRegistry:
             kind = _fault_kind(text)
             if kind:
                 raise store_fault(self.tracking, action, kind) from None
+            failed = _SERVER_FAILED.search(text)
+            if failed:  # MLflow's server answered 500 (after MLflow's client retried it)
+                raise server_failed(self.tracking.uri, int(failed.group(1) or 500),
+                                    f"while {action}",
+                                    artifacts="mlflow-artifacts" in text) from None
             answer = _NOT_MLFLOW.search(text)
             if answer:  # a web server that is not MLflow's: its status and a short excerpt
                 status = int(answer.group(1)) if answer.group(1) else None
@@ -243,6 +261,24 @@ class MlflowRegistry:
     def list_versions(self) -> list[ModelVersion]:
         return [self._version(v) for v in self._all_pages(
             self.client.search_model_versions, PAGE_VERSIONS, "listing model versions")]
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The models tagged for ``project``, or those named ``names``, filtered on the server."""
+        found = [self._model(m) for f in model_filters(project, names)
+                 for m in self._all_pages(functools.partial(self.client.search_registered_models,
+                                                            filter_string=f),
+                                          PAGE_MODELS, "searching registered models")]
+        return select_models(found, project, names)
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        """Every version of the named models (``name IN (...)`` on the server)."""
+        filters: list[str | None] = name_filters(names) if names else []
+        if filters is None:
+            filters = [None]
+        return select_versions([self._version(v) for f in filters for v in self._all_pages(
+            functools.partial(self.client.search_model_versions, filter_string=f),
+            PAGE_VERSIONS, "searching model versions")], names)
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         with self.errors(f"reading run {run_id}"):

@@ -7,6 +7,7 @@ SQLite).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,6 +43,14 @@ class RegistryReader(Protocol):
 
     def list_versions(self) -> list[ModelVersion]:
         """Every model version, with tags (paged)."""
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The models tagged ``mlops.project=project``, or the models named ``names``, filtered
+        on the server (a shared registry holds every team's models)."""
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        """Every version of the named models, filtered on the server."""
 
 
 class RegistryWriter(Protocol):

@@ -1,8 +1,8 @@
 """A read-only registry reader over MLflow's REST API with the standard library.
 
-Planning and status read a server's whole registry in a few paged calls without importing MLflow
-(about a second of imports saved where people wait). Writes always go through
-:mod:`mlops_gitops.registry.mlflow`.
+Planning and status read this project's part of a server's registry (filtered on the server) in a
+few paged calls without importing MLflow (about a second of imports saved where people wait).
+Writes always go through :mod:`mlops_gitops.registry.mlflow`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.parse
+from collections.abc import Sequence
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.filters import (
+    model_filters,
+    name_filters,
+    select_models,
+    select_versions,
+)
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.tracking import (
     RETRY_STATUS,
@@ -21,6 +28,7 @@ from mlops_gitops.tracking import (
     not_mlflow,
     refused,
     retryable,
+    server_failed,
     unreachable,
 )
 
@@ -59,10 +67,11 @@ class RestRegistryReader:
             except ValueError:
                 raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
+            if exc.code in RETRY_STATUS:
+                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint} after "
+                                  "retries") from None
             if exc.code >= 500:
-                raise unreachable(self.tracking.uri, f"HTTP {exc.code} on {endpoint}"
-                                  + (" after retries" if exc.code in RETRY_STATUS else "")
-                                  ) from None
+                raise server_failed(self.tracking.uri, exc.code, f"on {endpoint}") from None
             if exc.code in (401, 403):
                 raise refused(self.tracking.uri, exc.code, endpoint) from None
             body = exc.read().decode("utf-8", "replace")
@@ -94,6 +103,23 @@ class RestRegistryReader:
     def list_models(self) -> list[RegisteredModel]:
         return [_model(m) for m in self._pages("registered-models/search", "registered_models",
                                                PAGE_MODELS)]
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The models tagged for ``project``, or those named ``names``, filtered on the server."""
+        found = [_model(m) for f in model_filters(project, names)
+                 for m in self._pages("registered-models/search", "registered_models",
+                                      PAGE_MODELS, **({"filter": f} if f else {}))]
+        return select_models(found, project, names)
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        """Every version of the named models (``name IN (...)`` on the server)."""
+        filters: list[str | None] = name_filters(names) if names else []
+        if filters is None:
+            filters = [None]
+        return select_versions([_version(v) for f in filters for v in self._pages(
+            "model-versions/search", "model_versions", PAGE_VERSIONS,
+            **({"filter": f} if f else {}))], names)
 
     def get_model(self, name: str) -> RegisteredModel | None:
         try:

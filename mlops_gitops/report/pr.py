@@ -277,8 +277,9 @@ def _plan(project: Project, env: str | None, plan_file: Path | None, registry, c
         from mlops_gitops.reconcile.desired import desired_state
         from mlops_gitops.reconcile.live import read_live_state
 
-        plan = make_plan(desired_state(project, env), read_live_state(registry, project.name),
-                         commit)
+        desired = desired_state(project, env)
+        plan = make_plan(desired, read_live_state(registry, project.name,
+                                                  [m.name for m in desired.models]), commit)
     except DiagnosticError as exc:
         return None, f"cannot plan '{env}': {exc.diagnostics[0].message}"
     return plan_markdown(plan), ""

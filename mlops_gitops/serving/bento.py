@@ -100,7 +100,7 @@ def served_versions(project: Project, env: str, registry,
     if not served:
         raise _error(env, f"environment '{env}' serves no models",
                      "list models under spec.models of its Environment spec")
-    live = read_live_state(registry, project.name)
+    live = read_live_state(registry, project.name, [m.name for m in served])
     result = []
     for model in served:
         version, _ = target_version(model, live)

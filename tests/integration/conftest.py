@@ -97,16 +97,17 @@ def wait_http(url: str, seconds: float, process: subprocess.Popen | None = None)
 
 
 def start_mlflow(folder: Path, port: int, backend_uri: str | None = None,
-                 artifacts: str | None = None, env: dict[str, str] | None = None
-                 ) -> subprocess.Popen:
+                 artifacts: str | None = None, env: dict[str, str] | None = None,
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """A real `mlflow server` (SQLite backend unless ``backend_uri``, artifacts proxied to
-    ``artifacts`` or a folder) on 127.0.0.1:port, ready."""
+    ``artifacts`` or a folder) on 127.0.0.1:port, ready; ``extra`` options are appended (e.g.
+    ``--app-name basic-auth``)."""
     log = open(folder / "server.log", "a")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server",
          "--backend-store-uri", backend_uri or f"sqlite:///{folder / 'mlflow.db'}",
          "--serve-artifacts", "--artifacts-destination", artifacts or str(folder / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra],
         stdout=log, stderr=subprocess.STDOUT, cwd=folder,
         # no background job runners: the registry does not need them (saves ~1 GB of memory)
         env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})})

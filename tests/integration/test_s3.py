@@ -120,12 +120,38 @@ def test_mlflow_artifacts_on_s3_train_and_load_the_model_back(example_repo, s3_e
                           env={**S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint})
     try:
         repo = use_server(example_repo, f"http://127.0.0.1:{port}", request.node.name)
-        trained = cli(repo, "train", "iris-classifier", "--format", "json")
+        trained = cli(repo, "train", "--format", "json")
         assert trained.returncode == 0, trained.stdout + trained.stderr
-        assert json.loads(trained.stdout)[0]["status"] == "trained"
+        assert {t["status"] for t in json.loads(trained.stdout)} == {"trained"}
         stored = keys(s3_endpoint, "mlflow/")
-        assert any(key.endswith("MLmodel") for key in stored), stored
+        assert sum(key.endswith("MLmodel") for key in stored) == 2, stored
         tested = cli(repo, "test", "iris-classifier")  # downloads and loads the model
         assert tested.returncode == 0, tested.stdout + tested.stderr
+        # a bento for dev built from the registry whose artifacts live in the bucket
+        applied = cli(repo, "apply", "--env", "dev", "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        built = cli(repo, "build", "--env", "dev", "--format", "json")
+        assert built.returncode == 0, built.stdout + built.stderr
+        bento = json.loads(built.stdout)
+        assert bento["status"] == "built" and len(bento["models"]) == 2, bento
     finally:
         stop(server)
+
+
+def test_a_missing_artifact_bucket_is_one_clear_message(example_repo, s3_endpoint, tmp_path,
+                                                        request):
+    folder, port = tmp_path / "no-bucket-server", free_port()
+    folder.mkdir()
+    server = start_mlflow(folder, port, artifacts="s3://no-such-bucket/mlflow",
+                          env={**S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint})
+    try:
+        repo = use_server(example_repo, f"http://127.0.0.1:{port}", request.node.name)
+        result = cli(repo, "train", "iris-classifier")
+    finally:
+        stop(server)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out and "testing" not in out  # no secret either
+    assert "could not store or read artifacts" in result.stderr, out
+    assert "--artifacts-destination" in result.stderr and "bucket" in result.stderr, out
+    assert "NoSuchBucket" in (folder / "server.log").read_text()  # the server's own reason

@@ -79,12 +79,15 @@ def test_golden_plan(name, tmp_path, monkeypatch):
                                             project))
     try:
         desired = desired_state(project, settings["env"])
-        plan = make_plan(desired, read_live_state(registry, project.name), "c0ffee" * 6 + "c0ff",
-                         settings["prune"])
+        plan = make_plan(desired, read_live_state(registry, project.name,
+                                                  [m.name for m in desired.models]),
+                         "c0ffee" * 6 + "c0ff", settings["prune"])
     except DiagnosticError as exc:
         _check(case / "error.txt", render_text(exc.diagnostics) + "\n")
         return
-    assert registry.calls == ["list_models", "list_versions"]
+    # filtered on the server: this project's models, (names it does not own yet), their versions
+    assert registry.calls[0] == "search_models(project)"
+    assert "list_models" not in registry.calls and "list_versions" not in registry.calls
     text = plan_text(plan).replace(plan.live_fingerprint[:12], "<live state>")
     _check(case / "plan.txt", _placeholders(text, fingerprints) + "\n")
     plan_json = json.loads(plan.to_json())

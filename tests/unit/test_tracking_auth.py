@@ -283,3 +283,17 @@ def test_a_wrong_password_in_the_uri_gives_one_clear_message(tmp_path):
     assert "rejected the credentials" in result.output
     assert "MLFLOW_TRACKING_PASSWORD" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_server_that_answers_500_failed_and_is_not_unreachable():
+    """HTTP 500 is the server failing (its database), not the network: the hint names the
+    server's --backend-store-uri; one request, no retry loop in the stdlib reader."""
+    with FakeMlflow(failures=100, fail_status=500) as server:
+        with pytest.raises(DiagnosticError) as caught:
+            RestRegistryReader(Tracking(f"http://127.0.0.1:{server.port}")).search_models(
+                project="p")
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code == "tracking-server-error"
+    assert "failed: HTTP 500 on registered-models/search" in diagnostic.message
+    assert "--backend-store-uri" in diagnostic.hint
+    assert len(server.requests) == 1
