@@ -44,12 +44,12 @@ def measure(root: Path) -> None:
     os.chdir(root)
     started = time.perf_counter()
     from mlops_gitops.evaluate.compare import compare_model
-    from mlops_gitops.evaluate.versions import open_registry
+    from mlops_gitops.registry.open import open_registry
     from mlops_gitops.report.render import compare_markdown, compare_text
     from mlops_gitops.spec.project import load_project
 
     project = load_project(root)
-    _, registry = open_registry(project)
+    registry = open_registry(project, "write")
     setup_s = time.perf_counter() - started
     rounds = []
     for _ in range(RUNS + 1):

@@ -72,7 +72,7 @@ def populate(db: Path, root: Path) -> None:
 
     from mlops_gitops.identity import owned_model_tags
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     project = load_project(root)
     store = SqlAlchemyStore(f"sqlite:///{db}")

@@ -46,7 +46,7 @@ def fill_own(uri: str, root: Path) -> None:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     client = MlflowClient(uri, uri)
     project = load_project(root)

@@ -34,6 +34,7 @@ TAG_FINGERPRINT = "mlops.fingerprint"
 TAG_STATUS = "mlops.status"  # "ready" once a version is completely registered
 STATUS_READY = "ready"
 TAG_PROJECT = "mlops.project"  # which GitOps repository owns a registered model
+AUDIT_PREFIX = "mlops.audit."  # + ENV.TIME.N on the registered model: one record per change
 
 # Evaluation results recorded on a version (tags) and on its run (JSON artifacts).
 TAG_TESTS = "mlops.tests"  # "passed" | "failed"

@@ -356,3 +356,9 @@ def apply_client_defaults() -> None:
     for key, value in CLIENT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def tracking_for(project) -> Tracking:
+    """Where a project's registry is: its config's tracking URI, the environment's, or the
+    embedded store under ``.mlops/``."""
+    return resolve_tracking(project.root, project.config.tracking_uri)

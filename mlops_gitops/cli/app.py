@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_gitops import __version__
+from mlops_gitops.cli.common import progress_printer, select_specs
 from mlops_gitops.diagnostics import RENDERERS, Diagnostic, DiagnosticError, has_errors
 
 Command = Callable[[argparse.Namespace], int]
@@ -50,27 +51,13 @@ def _project(args: argparse.Namespace):
     return project
 
 
-def _select(project, kind: str, names: list[str]) -> list:
-    """The named specs of a kind (all of them when no names are given)."""
-    from mlops_gitops.diagnostics import did_you_mean
-
-    available = {i.name: i for i in project.loaded if i.kind == kind}
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise DiagnosticError([Diagnostic("<command line>", code="usage",
-                                          message=f"unknown {kind} '{n}'",
-                                          hint=did_you_mean(n, available) or
-                                          f"defined: {', '.join(sorted(available))}")
-                               for n in unknown])
-    return [available[n] for n in names] if names else list(available.values())
-
-
 def cmd_data_validate(args: argparse.Namespace) -> int:
     from mlops_gitops.data.gate import validate_dataset
     from mlops_gitops.data.render import reports_markdown, reports_text
 
     project = _project(args)
-    reports = [validate_dataset(project.root, d) for d in _select(project, "Dataset", args.names)]
+    datasets = select_specs(project, "Dataset", args.names)
+    reports = [validate_dataset(project.root, d) for d in datasets]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     elif args.format == "github":
@@ -94,25 +81,13 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
     for rev in args.rev:
         checked_revision(rev, "--rev")
     project = _project(args)
-    [dataset] = _select(project, "Dataset", [args.name])
+    [dataset] = select_specs(project, "Dataset", [args.name])
     diff = diff_dataset(project.root, dataset, *args.rev)
     if args.format == "json":
         print(json.dumps(diff.to_dict(), indent=2))
     else:
         print(diff_markdown(diff) if args.format == "markdown" else diff_text(diff))
     return 0
-
-
-def _progress(enabled: bool):
-    """Progress lines on stderr: a live status line on a terminal, plain lines in CI."""
-    if not enabled:
-        return lambda message: None
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        return lambda message: console.log(message, highlight=False)
-    return lambda message: print(message, file=sys.stderr, flush=True)
 
 
 def _train_barrier():
@@ -139,10 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mlops_gitops.train.trainer import train_model
 
     project = _project(args)
-    progress = _progress(args.format == "text")
+    progress = progress_printer(args.format == "text")
     results = [train_model(project, model, force=args.force, progress=progress,
                            before_register=_train_barrier())
-               for model in _select(project, "Model", args.names)]
+               for model in select_specs(project, "Model", args.names)]
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0
@@ -155,11 +130,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from mlops_gitops.train.trainer import registered_name, tracking_for
+    from mlops_gitops.targets import registered_name
+    from mlops_gitops.tracking import tracking_for
     from mlops_gitops.train.verify import verify_version
 
     project = _project(args)
-    [model] = _select(project, "Model", [args.name])
+    [model] = select_specs(project, "Model", [args.name])
     result = verify_version(project.root, tracking_for(project), registered_name(project, model),
                             args.version, args.tolerance)
     if args.format == "json":

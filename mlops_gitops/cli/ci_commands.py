@@ -6,14 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-
-def _progress(args: argparse.Namespace):
-    if args.format != "text":
-        return lambda message: None
-    return lambda message: print(f"  {message}", file=sys.stderr, flush=True)
+from mlops_gitops.cli.common import step_progress
 
 
 def _print_steps(steps, fmt: str) -> None:
@@ -36,7 +31,7 @@ def cmd_ci_pr(args: argparse.Namespace, root: Path) -> int:
         annotations = RENDERERS["github"](load_project(root).diagnostics)
         if annotations:
             print(annotations, flush=True)
-    steps = ci_pr(root, base=args.base, report=args.report, progress=_progress(args))
+    steps = ci_pr(root, base=args.base, report=args.report, progress=step_progress(args))
     _print_steps(steps, args.format)
     return 0 if all(step.ok for step in steps) else 1
 
@@ -44,7 +39,8 @@ def cmd_ci_pr(args: argparse.Namespace, root: Path) -> int:
 def cmd_ci_deploy(args: argparse.Namespace, root: Path) -> int:
     from mlops_gitops.pipeline.deploy import ci_deploy
 
-    steps = ci_deploy(root, args.env, lock_timeout=args.lock_timeout, progress=_progress(args))
+    steps = ci_deploy(root, args.env, lock_timeout=args.lock_timeout,
+                      progress=step_progress(args))
     _print_steps(steps, args.format)
     return 0 if all(step.ok for step in steps) else 1
 
@@ -53,7 +49,7 @@ def cmd_ci_promote(args: argparse.Namespace, root: Path) -> int:
     from mlops_gitops.pipeline.promote import ci_promote
 
     promotion = ci_promote(root, args.source, args.target, open_pr=args.open_pr,
-                           progress=_progress(args))
+                           progress=step_progress(args))
     if args.format == "json":
         print(json.dumps(promotion.to_dict(), indent=2))
     else:

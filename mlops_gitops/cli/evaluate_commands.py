@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from mlops_gitops.cli.common import progress_printer, select_specs
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 
 
@@ -30,15 +31,14 @@ def _finish(problems: list[Diagnostic], ok: bool) -> int:
 
 
 def cmd_test(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.cli.app import _progress, _select
     from mlops_gitops.evaluate.model_tests import run_model_tests
     from mlops_gitops.report.render import tests_markdown, tests_text
 
-    models = _select(project, "Model", args.names)
+    models = select_specs(project, "Model", args.names)
     if args.version is not None and len(models) != 1:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                           message="--version needs exactly one MODEL")])
-    progress = _progress(args.format == "text")
+    progress = progress_printer(args.format == "text")
     runs, problems = _each(models, lambda model: run_model_tests(
         project, model, version=args.version, record=not args.no_record, progress=progress))
     data = [run.to_dict() for run in runs]
@@ -50,15 +50,15 @@ def cmd_test(args: argparse.Namespace, project) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.cli.app import _progress, _select
     from mlops_gitops.evaluate.compare import compare_model
     from mlops_gitops.report.render import compare_markdown, compare_text
 
     if args.resamples < 0:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                           message="--resamples must be 0 or more")])
-    progress = _progress(args.format == "text")
-    results, problems = _each(_select(project, "Model", args.names), lambda model: compare_model(
+    progress = progress_printer(args.format == "text")
+    models = select_specs(project, "Model", args.names)
+    results, problems = _each(models, lambda model: compare_model(
         project, model, champion_alias=args.champion, record=not args.no_record,
         resamples=args.resamples, progress=progress))
     data = [c.to_dict() for c in results]
@@ -70,20 +70,19 @@ def cmd_compare(args: argparse.Namespace, project) -> int:
 
 
 def cmd_report(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.cli.app import _progress, _select
     from mlops_gitops.report import pr
 
     if args.max_chars < 1000:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
                                           message="--max-chars must be at least 1000")])
     if args.env is not None:
-        _select(project, "Environment", [args.env])  # an unknown name is a usage error
+        select_specs(project, "Environment", [args.env])  # an unknown name is a usage error
     if args.base is not None:
         from mlops_gitops.gitref import checked_revision
 
         checked_revision(args.base, "--base")  # before any slow work
     report = pr.collect(project, base=args.base, env=args.env, plan_file=args.plan,
-                        progress=_progress(True))
+                        progress=progress_printer(True))
     # The report is written either way (the pull request should show it), but a registry that
     # could not be read leaves it without results: that is a failure, not a success.
     incomplete = 1 if report.models_note else 0

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.registry.open import open_registry
 
 
 def _usage(message: str, hint: str = "") -> DiagnosticError:
@@ -163,14 +164,6 @@ def cmd_retrain(args: argparse.Namespace, project) -> int:
     return 0
 
 
-def _registry(project):
-    """The MLflow adapter that writes the health record (replaced in tests)."""
-    from mlops_gitops.registry.mlflow import MlflowRegistry
-    from mlops_gitops.train.trainer import tracking_for
-
-    return MlflowRegistry(tracking_for(project))
-
-
 def _thresholds(project, spec_name: str) -> dict:
     model = project.models.get(spec_name)
     if model is None or model.spec.policy is None or model.spec.policy not in project.policies:
@@ -195,7 +188,7 @@ def cmd_feedback(args: argparse.Namespace, project) -> int:
                              spec.monitoring.drift.min_samples)
     degraded = [m for m in report.models if m.verdict == feedback.DEGRADED]
     if degraded:
-        registry = _registry(project)
+        registry = open_registry(project, "write")
         bento = {m.name: m.bento for m in served}
         for quality in degraded:
             prefix = health_tag(args.env)

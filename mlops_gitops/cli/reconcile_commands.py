@@ -7,26 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from mlops_gitops.cli.common import git_commit
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
-
-
-def _registry(project, read_only: bool = False):
-    """The registry: a stdlib REST reader for plan/status on a server, else the MLflow adapter."""
-    from mlops_gitops.registry.mlflow import MlflowRegistry
-    from mlops_gitops.registry.rest import registry_reader
-    from mlops_gitops.tracking import check_reachable, check_sqlite_store
-    from mlops_gitops.train.trainer import tracking_for
-
-    tracking = tracking_for(project)
-    check_reachable(tracking)
-    check_sqlite_store(tracking, must_exist=read_only)
-    return registry_reader(tracking) if read_only else MlflowRegistry(tracking)
-
-
-def _commit(project) -> str | None:
-    from mlops_gitops.lineage import git_state
-
-    return git_state(project.root)[0]
+from mlops_gitops.registry.open import open_registry
 
 
 def _make_plan(project, env: str, registry, prune: bool):
@@ -37,7 +20,7 @@ def _make_plan(project, env: str, registry, prune: bool):
     desired = desired_state(project, env)  # specs first: spec mistakes need no registry
     return make_plan(desired, read_live_state(registry, project.name,
                                               [m.name for m in desired.models]),
-                     _commit(project), prune)
+                     git_commit(project), prune)
 
 
 def _print_plan(plan, fmt: str) -> None:
@@ -50,7 +33,7 @@ def _print_plan(plan, fmt: str) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, project) -> int:
-    registry = _registry(project, read_only=True)
+    registry = open_registry(project, "read")
     plan = _make_plan(project, args.env, registry, args.prune)
     if args.out:
         args.out.write_text(plan.to_json() + "\n", encoding="utf-8")
@@ -129,8 +112,8 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
 
     saved = _load_plan(args.plan, args.env) if args.plan is not None else None
     desired = desired_state(project, args.env)  # specs first: spec mistakes need no registry
-    commit = _commit(project)
-    registry = _registry(project)
+    commit = git_commit(project)
+    registry = open_registry(project, "write")
     progress = (lambda m: print(f"  {m}", file=sys.stderr)) if args.format == "text" else \
         (lambda m: None)
     with Lock(registry, project.name, args.env, args.lock_timeout):
@@ -158,7 +141,7 @@ def cmd_status(args: argparse.Namespace, project) -> int:
 
     envs = [args.env] if args.env else project.promotion_order()
     desired = [desired_state(project, env) for env in envs]
-    live = read_live_state(_registry(project, read_only=True), project.name,
+    live = read_live_state(open_registry(project, "read"), project.name,
                            [m.name for state in desired for m in state.models])
     rows = [row for state in desired for row in environment_status(state, live)]
     services = {env: service_health(project, env) for env in envs}
@@ -196,7 +179,7 @@ def cmd_force_unlock(args: argparse.Namespace, project) -> int:
     from mlops_gitops.reconcile.lock import force_unlock, lock_name
 
     environment(project, args.env)  # an unknown environment is a usage error
-    info = force_unlock(_registry(project), project.name, args.env, args.lock_id)
+    info = force_unlock(open_registry(project, "write"), project.name, args.env, args.lock_id)
     if args.format == "json":
         print(json.dumps({"env": args.env, "lock": lock_name(project.name, args.env),
                           "released": True, **info.to_dict()}))
@@ -212,12 +195,10 @@ def cmd_history(args: argparse.Namespace, project) -> int:
     from mlops_gitops.reconcile.live import read_live_state
 
     environment(project, args.env)  # an unknown environment is a usage error
-    from mlops_gitops.registry.mlflow import MlflowRegistry
-    from mlops_gitops.train.trainer import tracking_for
 
-    live = read_live_state(_registry(project, read_only=True), project.name)
+    live = read_live_state(open_registry(project, "read"), project.name)
     # older records were rolled into the archive (artifacts in the tracking store)
-    records = history(live, args.env, args.model, archive=MlflowRegistry(tracking_for(project)))
+    records = history(live, args.env, args.model, archive=open_registry(project, "write"))
     if args.format == "json":
         print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0

@@ -8,33 +8,22 @@ import os
 import sys
 from pathlib import Path
 
+from mlops_gitops.cli.common import git_commit, step_progress
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
-
-
-def _progress(args: argparse.Namespace):
-    if args.format != "text":
-        return lambda message: None
-    return lambda message: print(f"  {message}", file=sys.stderr, flush=True)
 
 
 def _registries(project):
     """A fast reader for resolving versions, and the MLflow adapter opened only when needed."""
-    from mlops_gitops.cli.reconcile_commands import _registry
+    from mlops_gitops.registry.open import open_registry
 
     opened = {}
 
     def writer():
         if "writer" not in opened:
-            opened["writer"] = _registry(project)
+            opened["writer"] = open_registry(project, "write")
         return opened["writer"]
 
-    return (lambda: _registry(project, read_only=True)), writer
-
-
-def _commit(project) -> str | None:
-    from mlops_gitops.lineage import git_state
-
-    return git_state(project.root)[0]
+    return (lambda: open_registry(project, "read")), writer
 
 
 def cmd_build(args: argparse.Namespace, project) -> int:
@@ -43,7 +32,8 @@ def cmd_build(args: argparse.Namespace, project) -> int:
 
     environment(project, args.env)
     reader, writer = _registries(project)
-    result = build(project, args.env, reader(), writer, _commit(project), _progress(args))
+    result = build(project, args.env, reader(), writer, git_commit(project),
+                   step_progress(args))
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -65,7 +55,8 @@ def cmd_serve(args: argparse.Namespace, project) -> int:
                                           message=f"port {port} is in use by another program",
                                           hint="free it, or pass --port")])
     reader, writer = _registries(project)
-    result = build(project, args.env, reader(), writer, _commit(project), _progress(args))
+    result = build(project, args.env, reader(), writer, git_commit(project),
+                   step_progress(args))
     home = bentoml_home(project.root)
     log_dir = project.root / ".mlops" / "inference" / args.env
     print(f"serving {result.bento_tag} on http://{args.host}:{port} (Ctrl-C stops it)",
@@ -89,8 +80,8 @@ def cmd_deploy(args: argparse.Namespace, project) -> int:
                                           message="--out and --apply are options of the "
                                                   "kubernetes target")])
     reader, writer = _registries(project)
-    deployment, _ = deploy_environment(project, args.env, reader, writer, _commit(project),
-                                       target, _progress(args))
+    deployment, _ = deploy_environment(project, args.env, reader, writer, git_commit(project),
+                                       target, step_progress(args))
     if args.format == "json":
         print(json.dumps(deployment.to_dict(), indent=2))
     else:

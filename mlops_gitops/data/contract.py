@@ -268,3 +268,20 @@ def _split_failures(frame: pd.DataFrame, spec: DatasetSpec) -> list[Failure]:
                               f"{len(counts)} classes of '{split.stratify}' (lower "
                               "split.test_fraction)", split.stratify))
     return failures
+
+
+def load_dataset(root: Path, dataset):
+    """A Dataset spec's data (``LoadedSpec``), read and checked against its contract; a failure
+    stops whoever needs the data (training, model tests)."""
+    from mlops_gitops.data.versioning import ensure_present
+    from mlops_gitops.diagnostics import DiagnosticError
+
+    spec = dataset.spec.spec
+    frame, failures = read_csv(ensure_present(root, spec.path, dataset.file), spec)
+    if frame is not None:
+        failures = validate_frame(frame, spec)
+    if failures:
+        raise DiagnosticError([Diagnostic(spec.path, message=f"dataset '{dataset.name}' breaks "
+                                          f"its contract: {f.message}", code=f"data-{f.check}")
+                               for f in failures])
+    return frame

@@ -174,7 +174,10 @@ def compare_model(project: Project, model: LoadedSpec, *, champion_alias: str | 
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    _, registry = versions.open_registry(project, registry)
+    if registry is None:
+        from mlops_gitops.registry.open import open_registry
+
+        registry = open_registry(project, "write")
     spec = model.spec.spec
     target, number = versions.challenger(project, model, registry)
     name = target.registered_name

@@ -336,11 +336,14 @@ def run_model_tests(project: Project, model: LoadedSpec, *, version: int | None 
     ``model_tests.json`` on its run."""
     from mlops_gitops.diagnostics import DiagnosticError
     from mlops_gitops.evaluate import versions
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    _, registry = versions.open_registry(project, registry)
+    if registry is None:
+        from mlops_gitops.registry.open import open_registry
+
+        registry = open_registry(project, "write")
     spec = model.spec.spec
     if version is None:
         target, number = versions.challenger(project, model, registry)

@@ -48,23 +48,9 @@ class LoadedVersion:
         return f"{self.name}/{self.version}"
 
 
-def open_registry(project: Project, registry=None):
-    """(tracking, registry): the MLflow adapter unless a registry is given (tests)."""
-    from mlops_gitops.train.trainer import tracking_for
-
-    tracking = tracking_for(project)
-    if registry is None:
-        from mlops_gitops.registry.mlflow import MlflowRegistry
-        from mlops_gitops.tracking import check_reachable
-
-        check_reachable(tracking)
-        registry = MlflowRegistry(tracking)
-    return tracking, registry
-
-
 def challenger(project: Project, model: LoadedSpec, registry):
     """(training target, version number) of the ready version for the current spec."""
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     target = training_target(project, model)
     found = registry.find_version(target.registered_name, target.fingerprint)
@@ -137,10 +123,10 @@ def load_version(registry, name: str, number: int) -> LoadedVersion:
 def load_test_split(project: Project, dataset: LoadedSpec, data_md5: str) -> TestSplit:
     """The current test rows: the dataset (pulled if missing, checked against its contract) split
     as its spec says."""
+    from mlops_gitops.data.contract import load_dataset
     from mlops_gitops.data.split import split_frame
-    from mlops_gitops.train.trainer import load_training_frame
 
-    frame = load_training_frame(project.root, dataset)
+    frame = load_dataset(project.root, dataset)
     split = split_frame(frame, dataset.spec.spec.split)
     return TestSplit(split.test, split.test_hash, dataset, data_md5)
 

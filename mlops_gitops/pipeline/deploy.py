@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_gitops.diagnostics import DiagnosticError, has_errors, render_text
-from mlops_gitops.lifecycle import StepResult
+from mlops_gitops.lifecycle.steps import StepResult
 
 Progress = Callable[[str], None]
 
@@ -75,14 +75,10 @@ def _data_step(project, env: str) -> StepResult:
 
 def _deliver(project, env: str, lock_timeout: float, progress: Progress) -> list[StepResult]:
     from mlops_gitops.reconcile.apply import Lock
-    from mlops_gitops.registry.mlflow import MlflowRegistry
-    from mlops_gitops.tracking import check_reachable
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.registry.open import open_registry
 
     try:
-        tracking = tracking_for(project)
-        check_reachable(tracking)
-        registry = MlflowRegistry(tracking)
+        registry = open_registry(project, "write")
         with Lock(registry, project.name, env, lock_timeout):
             return _locked(project, env, registry, progress)
     except DiagnosticError as exc:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_gitops.diagnostics import DiagnosticError, render_text
-from mlops_gitops.lifecycle import StepResult, run_lifecycle
+from mlops_gitops.lifecycle import run_lifecycle
+from mlops_gitops.lifecycle.steps import StepResult
 
 Progress = Callable[[str], None]
 
@@ -82,8 +83,7 @@ def _plan(project, env: str):
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.registry.rest import registry_reader
-    from mlops_gitops.tracking import check_reachable
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import check_reachable, tracking_for
 
     tracking = tracking_for(project)
     check_reachable(tracking)

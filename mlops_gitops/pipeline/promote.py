@@ -137,8 +137,7 @@ def _moves(checkout, tree: Path, target: str, source: str) -> tuple[list[Move], 
     from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.registry.rest import registry_reader
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.tracking import check_reachable
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import check_reachable, tracking_for
 
     project = load_project(tree)
     notes: list[str] = []

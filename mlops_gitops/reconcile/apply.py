@@ -9,13 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.identity import AUDIT_PREFIX
 from mlops_gitops.reconcile.desired import DesiredState
 from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.lock import Lock, actor, lock_name, now_iso
 from mlops_gitops.reconcile.plan import DELETE, Change, Plan
-
-AUDIT_PREFIX = "mlops.audit."  # + ENV.TIME.N on the registered model: one record per change
 
 __all__ = ["ApplyResult", "Lock", "apply_plan", "check_saved_plan", "execute", "lock_name",
            "make_plan", "plan_differences"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-from mlops_gitops.reconcile.apply import AUDIT_PREFIX
+from mlops_gitops.identity import AUDIT_PREFIX
 
 KEEP_TAGS = 50  # newest records per model and environment kept as tags
 ROLL_AT = 100  # a roll starts when a model holds more than this many records of one environment

@@ -46,7 +46,7 @@ def environment(project: Project, env: str) -> LoadedSpec:
 
 
 def desired_state(project: Project, env: str) -> DesiredState:
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     env_item = environment(project, env)
     served = {m.name: (i, m) for i, m in enumerate(env_item.spec.spec.models)}

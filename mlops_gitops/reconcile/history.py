@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from mlops_gitops.reconcile.apply import AUDIT_PREFIX
+from mlops_gitops.identity import AUDIT_PREFIX
 from mlops_gitops.reconcile.audit_roll import archived
 from mlops_gitops.reconcile.live import LiveState
 

@@ -12,12 +12,8 @@ import sqlite3
 
 from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.ports import LookupUnavailable
 from mlops_gitops.tracking import Tracking
-
-
-class LookupUnavailable(Exception):
-    pass
-
 
 _SQL = """
 SELECT mv.version FROM model_versions mv

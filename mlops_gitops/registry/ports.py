@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+class LookupUnavailable(Exception):
+    """A fast reader cannot answer for sure: the caller falls back to the MLflow client."""
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str

@@ -152,7 +152,7 @@ def registry_reader(tracking: Tracking):
     if tracking.is_http:
         return RestRegistryReader(tracking)
     if tracking.sqlite_path is not None:
-        from mlops_gitops.registry.lookup import LookupUnavailable
+        from mlops_gitops.registry.ports import LookupUnavailable
         from mlops_gitops.registry.sqlite import SqliteRegistryReader
 
         try:

@@ -47,7 +47,7 @@ class RunSession:
 
                 self._reader = RestRegistryReader(self.tracking)
             elif self.tracking.sqlite_path is not None:
-                from mlops_gitops.registry.lookup import LookupUnavailable
+                from mlops_gitops.registry.ports import LookupUnavailable
                 from mlops_gitops.registry.sqlite import SqliteRegistryReader
 
                 try:

@@ -17,8 +17,7 @@ import os
 import sqlite3
 
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
-from mlops_gitops.registry.lookup import LookupUnavailable
-from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.registry.ports import LookupUnavailable, ModelVersion, RegisteredModel
 from mlops_gitops.tracking import Tracking
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow lists prompts apart from models

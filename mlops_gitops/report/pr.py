@@ -166,7 +166,7 @@ def _data_change(project: Project, dataset, merge_base: str) -> DataChange:
 def _model_report(project: Project, model, registry) -> ModelReport:
     from mlops_gitops.evaluate.model_tests import tests_digest
     from mlops_gitops.evaluate.versions import default_alias
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
     from mlops_gitops.verdict import RecordedVerdict, policy_digest, stale_reason
 
     target = training_target(project, model)
@@ -230,9 +230,9 @@ def collect(project: Project, *, base: str | None = None, env: str | None = None
     models, models_note = (), ""
     progress("report: reading training, test and compare results from the registry")
     try:
-        from mlops_gitops.evaluate.versions import open_registry
+        from mlops_gitops.registry.open import open_registry
 
-        _, registry = open_registry(project, registry)
+        registry = registry if registry is not None else open_registry(project, "write")
         models = tuple(_model_report(project, m, registry) for m in project.loaded
                        if m.kind == "Model")
     except DiagnosticError as exc:

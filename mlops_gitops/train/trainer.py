@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlops_gitops import __version__
-from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.identity import (
     STATUS_READY,
     TAG_FINGERPRINT,
@@ -23,14 +23,14 @@ from mlops_gitops.identity import (
     TAG_PROJECT,
     TAG_STATUS,
     TRAINING_LIBRARIES,
-    fingerprint,
     library_version,
     owned_model_tags,
     training_inputs,
 )
 from mlops_gitops.spec.loader import LoadedSpec
 from mlops_gitops.spec.project import Project
-from mlops_gitops.tracking import Tracking, resolve_tracking
+from mlops_gitops.targets import TrainingTarget, training_target
+from mlops_gitops.tracking import Tracking, tracking_for
 
 Progress = Callable[[str], None]
 
@@ -51,33 +51,6 @@ class TrainResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class TrainingTarget:
-    """What a model trains on and the fingerprint that names the result (cheap to compute)."""
-
-    model: LoadedSpec
-    dataset: LoadedSpec
-    registered_name: str
-    data_md5: str
-    fingerprint: str
-
-
-def registered_name(project: Project, model: LoadedSpec) -> str:
-    return project.config.model_prefix + model.spec.registered_name
-
-
-def data_md5(root: Path, dataset: LoadedSpec) -> str:
-    """The DVC md5 of the data (no data needed); for an untracked file, the md5 of its bytes."""
-    from mlops_gitops.data.versioning import data_version, ensure_present
-
-    relative = dataset.spec.spec.path
-    tracked = data_version(root, relative).md5
-    if tracked:
-        return tracked
-    path = ensure_present(root, relative, dataset.file)
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def check_working_copy(root: Path, target: TrainingTarget) -> None:
     """A working file that differs from its DVC version would be trained and recorded under
     the wrong data version: refuse it."""
@@ -89,25 +62,10 @@ def check_working_copy(root: Path, target: TrainingTarget) -> None:
         raise DiagnosticError([untracked_change(relative, target.dataset.file)])
 
 
-def training_target(project: Project, model: LoadedSpec,
-                    md5_cache: dict[str, str] | None = None) -> TrainingTarget:
-    """The target of a model; ``md5_cache`` (by dataset name) saves re-reading shared data."""
-    dataset = project.located("Dataset", model.spec.spec.dataset)
-    cache = {} if md5_cache is None else md5_cache
-    if dataset.name not in cache:
-        cache[dataset.name] = data_md5(project.root, dataset)
-    md5 = cache[dataset.name]
-    return TrainingTarget(model, dataset, registered_name(project, model), md5,
-                          fingerprint(model.spec, dataset.spec, md5))
-
-
-def tracking_for(project: Project) -> Tracking:
-    return resolve_tracking(project.root, project.config.tracking_uri)
-
-
 def find_existing(tracking: Tracking, target: TrainingTarget, registry_factory) -> int | None:
     """A ready version for the fingerprint: the fast path first, the MLflow client if needed."""
-    from mlops_gitops.registry.lookup import LookupUnavailable, find_ready_version
+    from mlops_gitops.registry.lookup import find_ready_version
+    from mlops_gitops.registry.ports import LookupUnavailable
 
     try:
         return find_ready_version(tracking, target.registered_name, target.fingerprint)
@@ -126,22 +84,6 @@ def _flat_params(model: LoadedSpec) -> dict[str, str]:
         params[f"step{i}"] = step.class_
         params.update({f"step{i}.{k}": str(v) for k, v in step.params.items()})
     return params
-
-
-def load_training_frame(root: Path, dataset: LoadedSpec):
-    """The dataset read and checked against its contract; contract failures stop training."""
-    from mlops_gitops.data.contract import read_csv, validate_frame
-    from mlops_gitops.data.versioning import ensure_present
-
-    spec = dataset.spec.spec
-    frame, failures = read_csv(ensure_present(root, spec.path, dataset.file), spec)
-    if frame is not None:
-        failures = validate_frame(frame, spec)
-    if failures:
-        raise DiagnosticError([Diagnostic(spec.path, message=f"dataset '{dataset.name}' breaks "
-                                          f"its contract: {f.message}", code=f"data-{f.check}")
-                               for f in failures])
-    return frame
 
 
 def fit_and_evaluate(target: TrainingTarget, frame, progress: Progress):
@@ -244,10 +186,11 @@ def train_model(project: Project, model: LoadedSpec, *, force: bool = False,
                      f"{target.registered_name}/{existing}")
             return TrainResult(model.name, target.registered_name, target.fingerprint, existing,
                                "cached", seconds=time.perf_counter() - started)
+    from mlops_gitops.data.contract import load_dataset
     from mlops_gitops.tracking import check_reachable
 
     check_reachable(tracking)
-    frame = load_training_frame(project.root, target.dataset)
+    frame = load_dataset(project.root, target.dataset)
     pipeline, metrics, split = fit_and_evaluate(target, frame, progress)
     meta = lineage(project, target, split.test_hash)
     registry = registry_factory(tracking)

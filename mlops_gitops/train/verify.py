@@ -76,7 +76,8 @@ def _recorded_frame(root: Path, meta: dict, dataset_spec):
 def verify_version(root: Path, tracking: Tracking, name: str, version: int,
                    tolerance: float = 1e-9, registry=None) -> Verification:
     from mlops_gitops.data.contract import validate_frame
-    from mlops_gitops.train.trainer import TrainingTarget, fit_and_evaluate
+    from mlops_gitops.targets import TrainingTarget
+    from mlops_gitops.train.trainer import fit_and_evaluate
 
     if registry is None:
         from mlops_gitops.registry.mlflow import MlflowRegistry

@@ -82,7 +82,7 @@ def test_second_run_is_a_noop_that_says_the_same(example_repo):
 def test_a_moved_champion_and_a_changed_policy_compare_again(example_repo):
     from mlops_gitops.registry.mlflow import MlflowRegistry
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import tracking_for
 
     lifecycle(example_repo)
     MlflowRegistry(tracking_for(load_project(example_repo))).set_alias(
@@ -125,7 +125,7 @@ def test_sqlite_reader_agrees_with_the_mlflow_adapter(example_repo, monkeypatch)
     from mlops_gitops.registry.mlflow import MlflowRegistry
     from mlops_gitops.registry.rest import registry_reader
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import tracking_for
 
     lifecycle(example_repo)
     result = cli(example_repo, "train", "--force", "iris-classifier")  # a second version
@@ -158,10 +158,10 @@ def test_a_moved_project_is_read_through_mlflow_until_relocated(example_repo, tm
     lifecycle(example_repo)
     moved = tmp_path / "elsewhere"
     shutil.move(example_repo, moved)
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
     from mlops_gitops.registry.sqlite import SqliteRegistryReader
     from mlops_gitops.spec.project import load_project
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import tracking_for
 
     tracking = tracking_for(load_project(moved))
     with pytest.raises(LookupUnavailable):

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_MANAGED, TAG_STATUS
-from mlops_gitops.reconcile.apply import AUDIT_PREFIX
+from mlops_gitops.identity import (
+    AUDIT_PREFIX,
+    STATUS_READY,
+    TAG_FINGERPRINT,
+    TAG_MANAGED,
+    TAG_STATUS,
+)
 from mlops_gitops.reconcile.audit_roll import roll
 from mlops_gitops.reconcile.history import history
 from mlops_gitops.reconcile.live import build_live_state

@@ -18,14 +18,20 @@ from pathlib import Path
 import pytest
 
 from mlops_gitops.diagnostics import DiagnosticError
-from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_MANAGED, TAG_STATUS
-from mlops_gitops.reconcile.apply import AUDIT_PREFIX, apply_plan, make_plan
+from mlops_gitops.identity import (
+    AUDIT_PREFIX,
+    STATUS_READY,
+    TAG_FINGERPRINT,
+    TAG_MANAGED,
+    TAG_STATUS,
+)
+from mlops_gitops.reconcile.apply import apply_plan, make_plan
 from mlops_gitops.reconcile.desired import desired_state
 from mlops_gitops.reconcile.history import history
 from mlops_gitops.reconcile.live import read_live_state
 from mlops_gitops.spec.project import load_project
+from mlops_gitops.targets import training_target
 from mlops_gitops.tracking import Tracking
-from mlops_gitops.train.trainer import training_target
 
 pytestmark = pytest.mark.integration
 
@@ -180,8 +186,8 @@ def test_apply_command_on_a_full_disk_exits_1_with_one_message(project, registry
     from mlops_gitops.cli.app import main
 
     db = tmp_path / "store" / "mlflow.db"
-    monkeypatch.setattr(reconcile_commands, "_registry", lambda project, read_only=False: registry)
-    monkeypatch.setattr(reconcile_commands, "_commit", lambda project: COMMIT)
+    monkeypatch.setattr(reconcile_commands, "open_registry", lambda project, mode: registry)
+    monkeypatch.setattr(reconcile_commands, "git_commit", lambda project: COMMIT)
     _fail_on(registry, monkeypatch, "set_registered_model_alias", _disk_full(db))
     monkeypatch.delenv("MLOPS_GITOPS_DEBUG", raising=False)
     code = main(["apply", "--env", "dev", "--auto-approve"])

@@ -101,12 +101,14 @@ def load(root: Path):
 
 def train_into(registry: EvalRegistry, root: Path, model: str, *, lineage: bool = True) -> int:
     """Fit the model as its spec in ``root`` says now and add it as a ready version."""
-    from mlops_gitops.train.trainer import fit_and_evaluate, load_training_frame, training_target
+    from mlops_gitops.data.contract import load_dataset
+    from mlops_gitops.targets import training_target
+    from mlops_gitops.train.trainer import fit_and_evaluate
 
     project = load(root)
     item = project.located("Model", model)
     target = training_target(project, item)
-    frame = load_training_frame(root, target.dataset)
+    frame = load_dataset(root, target.dataset)
     pipeline, metrics, split = fit_and_evaluate(target, frame, lambda message: None)
     spec = item.spec.spec
     meta = {"fingerprint": target.fingerprint,

@@ -27,7 +27,8 @@ def root(tmp_path) -> Path:
 
 
 def test_train_never_reads_a_data_symlink_that_leaves_the_repository(root):
-    from mlops_gitops.train.trainer import check_working_copy, training_target
+    from mlops_gitops.targets import training_target
+    from mlops_gitops.train.trainer import check_working_copy
 
     (root / "data" / "iris.csv").symlink_to(root.parent / "secret.csv")
     project = load_project(root)

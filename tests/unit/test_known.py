@@ -58,8 +58,8 @@ def setup(tmp_path):
 
 
 def steps(root, registry, number):
-    from mlops_gitops.evaluate.steps import compare_step, test_step
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.lifecycle.steps import compare_step, test_step
+    from mlops_gitops.targets import training_target
 
     project = load(root)
     model = project.located("Model", MODEL)
@@ -225,7 +225,7 @@ def _store(path: Path, versions_columns: str, workspace: str = "") -> None:
 
 
 def test_sqlite_reader_refuses_an_unknown_schema(tmp_path):
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
     from mlops_gitops.registry.sqlite import SqliteRegistryReader
     from mlops_gitops.tracking import Tracking
 
@@ -236,7 +236,7 @@ def test_sqlite_reader_refuses_an_unknown_schema(tmp_path):
 
 
 def test_sqlite_reader_refuses_other_workspaces(tmp_path, monkeypatch):
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
     from mlops_gitops.registry.sqlite import SqliteRegistryReader
     from mlops_gitops.tracking import Tracking
 

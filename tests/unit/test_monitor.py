@@ -310,7 +310,8 @@ class FakeRegistry:
 @pytest.fixture
 def registry(monkeypatch):
     fake = FakeRegistry()
-    monkeypatch.setattr("mlops_gitops.cli.monitor_commands._registry", lambda project: fake)
+    monkeypatch.setattr("mlops_gitops.cli.monitor_commands.open_registry",
+                        lambda project, mode: fake)
     return fake
 
 

@@ -21,7 +21,7 @@ from mlops_gitops.reconcile.plan import Plan
 from mlops_gitops.reconcile.status import environment_status, worst_health
 from mlops_gitops.registry.ports import RegisteredModel
 from mlops_gitops.spec.project import load_project
-from mlops_gitops.train.trainer import training_target
+from mlops_gitops.targets import training_target
 from tests.fake_registry import FakeRegistry
 
 BASE = Path(__file__).resolve().parents[1] / "golden" / "base"

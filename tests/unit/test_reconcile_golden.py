@@ -41,7 +41,7 @@ def _project(case: Path, tmp_path: Path, monkeypatch):
 
 
 def _fingerprints(project) -> dict[str, str]:
-    from mlops_gitops.train.trainer import training_target
+    from mlops_gitops.targets import training_target
 
     return {item.name: training_target(project, item).fingerprint
             for item in project.loaded if item.kind == "Model"}

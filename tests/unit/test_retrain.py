@@ -452,7 +452,7 @@ def test_on_schedule_an_unknown_training_commit_is_a_warning(deployed):
 
 def test_on_degraded_quality_feedback_proposes(deployed, monkeypatch, tmp_path):
     recorded = {}
-    monkeypatch.setattr("mlops_gitops.cli.monitor_commands._registry", lambda project:
+    monkeypatch.setattr("mlops_gitops.cli.monitor_commands.open_registry", lambda project, mode:
                         SimpleNamespace(set_version_tags=lambda n, v, t: recorded.update(t)))
     frame = sample(300)
     write_log(deployed, frame, frame["species"])

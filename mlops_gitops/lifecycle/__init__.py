@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mlops_gitops.diagnostics import DiagnosticError, has_errors, render_text
-
-
-@dataclass(frozen=True)
-class StepResult:
-    name: str
-    ok: bool
-    summary: str
-    details: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from mlops_gitops.lifecycle.steps import StepResult
 
 
 def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
@@ -57,7 +46,7 @@ def run_lifecycle(root: Path, apply_first: bool = True) -> Iterator[StepResult]:
         return
 
     from mlops_gitops.registry.session import RunSession
-    from mlops_gitops.train.trainer import tracking_for
+    from mlops_gitops.tracking import tracking_for
 
     # one registry for the run: a fast reader, and MLflow opened once if anything is written
     session = RunSession(tracking_for(project))
@@ -88,7 +77,7 @@ def _registry_steps(project, session, apply_first: bool) -> Iterator[StepResult]
     yield StepResult("train", True, f"{trained} trained, {len(results) - trained} unchanged",
                      details)
 
-    from mlops_gitops.evaluate.steps import compare_step, test_step
+    from mlops_gitops.lifecycle.steps import compare_step, test_step
 
     trained = {r.model: r for r in results}
     for step in (test_step, compare_step):
@@ -112,7 +101,7 @@ def apply_step(project, env: str, session=None) -> StepResult:
     from mlops_gitops.reconcile.desired import desired_state
     from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.render import summary
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
 
     name = f"apply {env}"
     try:
@@ -128,10 +117,9 @@ def apply_step(project, env: str, session=None) -> StepResult:
                                   "specs", [])
             registry = session.registry()
         else:
-            from mlops_gitops.registry.mlflow import MlflowRegistry
-            from mlops_gitops.train.trainer import tracking_for
+            from mlops_gitops.registry.open import open_registry
 
-            registry = MlflowRegistry(tracking_for(project))
+            registry = open_registry(project, "write")
         with Lock(registry, project.name, env):
             plan = make_plan(desired, read_live_state(registry, project.name,
                                                       [m.name for m in desired.models]), commit)

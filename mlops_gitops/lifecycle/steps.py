@@ -1,15 +1,28 @@
-"""The ``test`` and ``compare`` steps of ``mlops-gitops run`` (:mod:`mlops_gitops.lifecycle`)."""
+"""A step's result, and the ``test`` and ``compare`` steps of ``mlops-gitops run``
+(:mod:`mlops_gitops.lifecycle`)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+
 from mlops_gitops.diagnostics import DiagnosticError, render_text
-from mlops_gitops.lifecycle import StepResult
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    ok: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def _recorded(session, trained, model):
     """(the version as registered now, its fingerprint) for a model trained in this run, read
     through the session's fast reader; (None, '') when it cannot be read that way."""
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
 
     result = (trained or {}).get(model.name)
     if session is None or result is None:
@@ -66,7 +79,7 @@ def compare_step(project, models, session=None, trained=None) -> StepResult:
     """Champion/challenger comparison of each model; like :func:`test_step`, a recorded
     verdict that still holds is reused."""
     from mlops_gitops.evaluate.known import known_comparison
-    from mlops_gitops.registry.lookup import LookupUnavailable
+    from mlops_gitops.registry.ports import LookupUnavailable
 
     known = {}
     results = []
