@@ -30,6 +30,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check mlops_gitops tests benchmarks
+	$(VENV)/bin/mypy
 	$(PY) -m mlops_gitops lint
 
 bench: setup

@@ -68,13 +68,13 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None,
     key = audit_key(env, index)
     _audit(registry, key, change, env, who, commit, when, "started")
     if change.kind == "model":
-        after, before = change.after, change.before or {}
+        after, before = change.after or {}, change.before or {}
         stale = [k for k in owned_tags(before.get("tags", {})) if k not in after["tags"]]
         registry.update_model(change.model, after["description"], after["tags"], stale)
     elif change.action == DELETE:
         registry.delete_alias(change.model, env)
     else:
-        version = change.after["version"]
+        version = (change.after or {})["version"]
         registry.set_alias(change.model, env, version)
         registry.set_version_tags(change.model, version, {
             env_tag(env, "commit"): commit or "", env_tag(env, "promoted_at"): when,
@@ -146,7 +146,7 @@ def apply_plan(plan: Plan, registry, commit: str | None,
     live = read_live_state(registry, desired.project, [m.name for m in desired.models])
     fresh = make_plan(desired, live, commit, plan.prune)
     check_saved_plan(plan, fresh)
-    who, applied = actor(), []
+    who, applied = actor(), list[Change]()
     pending = fresh.pending  # the recomputed changes: before and reason are not the file's
     for index, change in enumerate(pending):
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mlops_gitops.diagnostics import DiagnosticError
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import (
     STATUS_READY,
     TAG_FINGERPRINT,
@@ -142,7 +142,7 @@ def target_version(desired: DesiredModel, live: LiveState) -> tuple[ModelVersion
     if desired.pinned is not None:
         version = live.version(desired.name, desired.pinned)
         if version is None:
-            source = desired.pin_source
+            source = desired.pin_source or Diagnostic("environment spec", code="pin")
             raise DiagnosticError([dataclasses.replace(
                 source, message=f"version {desired.pinned} of '{desired.name}' does not exist "
                 f"in the registry", hint="pin an existing version, or remove the pin to serve "
@@ -189,9 +189,9 @@ def diff(desired: DesiredState, live: LiveState, prune: bool = False) -> list[Ch
         changes.append(change)
         if model.served and change.action not in (NEEDS_TRAINING, BLOCKED):
             changes.append(_alias_change(model, live, desired.env))
-    for name, model in sorted(live.models.items()):
-        if desired.env in model.aliases and name not in declared:
-            before = {"version": model.aliases[desired.env]}
+    for name, registered in sorted(live.models.items()):
+        if desired.env in registered.aliases and name not in declared:
+            before = {"version": registered.aliases[desired.env]}
             reason = "no longer served by the environment spec"
             changes.append(Change(alias_key(name, desired.env), DELETE if prune else ORPHAN,
                                   before, None,

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.registry.ports import RegistryWriter
 
 LOCK_PREFIX = "mlops-gitops-lock"
 TAG_ID, TAG_TOKEN = "mlops.lock.id", "mlops.lock.token"
@@ -82,7 +83,7 @@ class Lock:
     """Context manager holding the apply lock of one environment (or, with ``resource``,
     another named lock, e.g. the registration of one fingerprint by ``train``)."""
 
-    registry: object
+    registry: RegistryWriter
     project: str
     env: str
     timeout_s: float = 0.0

@@ -29,11 +29,20 @@ def project_filter(project: str) -> str | None:
 
 def name_filters(names: Sequence[str]) -> list[str] | None:
     """``name IN (...)`` filters, one per chunk of names; None when a name cannot be quoted."""
-    quoted = [_quoted(n) for n in names]
-    if any(q is None for q in quoted):
+    quoted = [q for q in (_quoted(n) for n in names) if q is not None]
+    if len(quoted) < len(names):
         return None
-    return [f"name IN ({', '.join(quoted[i:i + NAMES_PER_SEARCH])})"  # type: ignore[arg-type]
+    return [f"name IN ({', '.join(quoted[i:i + NAMES_PER_SEARCH])})"
             for i in range(0, len(quoted), NAMES_PER_SEARCH)]
+
+
+def version_filters(names: Sequence[str]) -> list[str | None]:
+    """The searches to run for ``search_versions``: none for no names, ``[None]`` for one
+    unfiltered listing when a name cannot be quoted."""
+    if not names:
+        return []
+    filters = name_filters(names)
+    return [None] if filters is None else list(filters)
 
 
 def model_filters(project: str | None, names: Sequence[str] | None) -> list[str | None]:
@@ -41,7 +50,8 @@ def model_filters(project: str | None, names: Sequence[str] | None) -> list[str 
     if project is not None:
         return [project_filter(project)]
     if names is not None:
-        return name_filters(names) or ([] if not names else [None])
+        filters = name_filters(names)
+        return [None] if filters is None and names else list(filters or [])
     return [None]
 
 

@@ -44,7 +44,7 @@ def find_ready_version(tracking: Tracking, name: str, fingerprint: str) -> int |
 
 def _from_sqlite(tracking: Tracking, name: str, fingerprint: str) -> int | None:
     path = tracking.sqlite_path
-    if not path.exists():
+    if path is None or not path.exists():
         return None
     try:
         with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:

@@ -23,9 +23,9 @@ from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.filters import (
     model_filters,
-    name_filters,
     select_models,
     select_versions,
+    version_filters,
 )
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.registry.relocate import relocate_store
@@ -273,9 +273,7 @@ class MlflowRegistry:
 
     def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
         """Every version of the named models (``name IN (...)`` on the server)."""
-        filters: list[str | None] = name_filters(names) if names else []
-        if filters is None:
-            filters = [None]
+        filters = version_filters(names)
         return select_versions([self._version(v) for f in filters for v in self._all_pages(
             functools.partial(self.client.search_model_versions, filter_string=f),
             PAGE_VERSIONS, "searching model versions")], names)
@@ -492,9 +490,9 @@ class MlflowRegistry:
         quoted = model.replace("'", "\\'")
         runs = self.client.search_runs([experiment], f"tags.`{self.AUDIT_RUN_TAG}` = '{quoted}'",
                                        max_results=10, order_by=["attributes.start_time ASC"])
-        runs = [r for r in runs if r.data.tags.get(self.AUDIT_RUN_TAG) == model]
-        if runs:
-            return runs[0].info.run_id
+        mine = [r for r in runs if r.data.tags.get(self.AUDIT_RUN_TAG) == model]
+        if mine:
+            return mine[0].info.run_id
         if not create:
             return None
         run = self.client.create_run(experiment, tags={self.AUDIT_RUN_TAG: model},
@@ -505,6 +503,7 @@ class MlflowRegistry:
     def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None:
         with self.errors(f"archiving audit records of {model}"):
             run_id = self._audit_run(model, create=True)
+            assert run_id is not None  # created when missing
             self.client.log_text(run_id, text, f"audit/{env}/{chunk}")
 
     def read_audit_archive(self, model: str, env: str) -> list[str]:

@@ -16,9 +16,9 @@ from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
 from mlops_gitops.registry.filters import (
     model_filters,
-    name_filters,
     select_models,
     select_versions,
+    version_filters,
 )
 from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
 from mlops_gitops.tracking import (
@@ -114,9 +114,7 @@ class RestRegistryReader:
 
     def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
         """Every version of the named models (``name IN (...)`` on the server)."""
-        filters: list[str | None] = name_filters(names) if names else []
-        if filters is None:
-            filters = [None]
+        filters = version_filters(names)
         return select_versions([_version(v) for f in filters for v in self._pages(
             "model-versions/search", "model_versions", PAGE_VERSIONS,
             **({"filter": f} if f else {}))], names)

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -28,11 +28,15 @@ SPEC_FOLDERS = ("specs", "policies", "environments")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class LoadedSpec:
-    """A validated spec and where it came from (for locating later, cross-file diagnostics)."""
+Kind = TypeVar("Kind", bound=AnySpec)
 
-    spec: AnySpec
+
+@dataclass(frozen=True)
+class LoadedSpec(Generic[Kind]):
+    """A validated spec and where it came from (for locating later, cross-file diagnostics);
+    ``LoadedSpec[Model]`` is a loaded Model spec."""
+
+    spec: Kind
     file: str
     document: YamlDocument
 
