@@ -19,6 +19,7 @@ import json
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from mlops_gitops.spec.models import Dataset, Model
 
@@ -87,7 +88,7 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dict:
+def training_inputs(model: Model, dataset: Dataset, data_md5: str | None) -> dict[str, Any]:
     """Everything that determines the trained artifact, and nothing that does not."""
     spec = model.spec.model_dump(mode="json", by_alias=True, include=set(MODEL_TRAINING_FIELDS))
     columns = dataset.spec.columns

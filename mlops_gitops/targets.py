@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlops_gitops.identity import fingerprint
 from mlops_gitops.spec.loader import LoadedSpec
+from mlops_gitops.spec.models import Dataset, Model
 from mlops_gitops.spec.project import Project
 
 
@@ -17,18 +18,18 @@ from mlops_gitops.spec.project import Project
 class TrainingTarget:
     """What a model trains on and the fingerprint that names the result (cheap to compute)."""
 
-    model: LoadedSpec
-    dataset: LoadedSpec
+    model: LoadedSpec[Model]
+    dataset: LoadedSpec[Dataset]
     registered_name: str
     data_md5: str
     fingerprint: str
 
 
-def registered_name(project: Project, model: LoadedSpec) -> str:
-    return project.config.model_prefix + model.spec.registered_name
+def registered_name(project: Project, model: LoadedSpec[Model]) -> str:
+    return str(project.config.model_prefix) + model.spec.registered_name
 
 
-def data_md5(root: Path, dataset: LoadedSpec) -> str:
+def data_md5(root: Path, dataset: LoadedSpec[Dataset]) -> str:
     """The DVC md5 of the data (no data needed); for an untracked file, the md5 of its bytes."""
     from mlops_gitops.data.versioning import data_version, ensure_present
 
@@ -40,7 +41,7 @@ def data_md5(root: Path, dataset: LoadedSpec) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def training_target(project: Project, model: LoadedSpec,
+def training_target(project: Project, model: LoadedSpec[Model],
                     md5_cache: dict[str, str] | None = None) -> TrainingTarget:
     """The target of a model; ``md5_cache`` (by dataset name) saves re-reading shared data."""
     dataset = project.located("Dataset", model.spec.spec.dataset)

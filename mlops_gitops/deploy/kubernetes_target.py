@@ -15,10 +15,6 @@ from pathlib import Path
 
 from mlops_gitops.deploy import kubernetes
 from mlops_gitops.deploy.target import (
-    DEGRADED,
-    HEALTHY,
-    MISSING,
-    PROGRESSING,
     RECORD_DEPLOYED,
     Deployment,
     Progress,
@@ -27,6 +23,7 @@ from mlops_gitops.deploy.target import (
     SmokeTest,
 )
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.reconcile.status import DEGRADED, HEALTHY, MISSING, PROGRESSING
 from mlops_gitops.spec.models import EnvironmentSpec
 from mlops_gitops.tracking import STATE_DIR
 

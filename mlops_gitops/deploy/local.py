@@ -26,10 +26,6 @@ import urllib.request
 from pathlib import Path
 
 from mlops_gitops.deploy.target import (
-    DEGRADED,
-    HEALTHY,
-    MISSING,
-    PROGRESSING,
     PROXY_CONTROL_PATH,
     RECORD_DEGRADED,
     RECORD_HEALTHY,
@@ -40,6 +36,7 @@ from mlops_gitops.deploy.target import (
     SmokeTest,
 )
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.reconcile.status import DEGRADED, HEALTHY, MISSING, PROGRESSING
 from mlops_gitops.spec.models import EnvironmentSpec
 from mlops_gitops.tracking import STATE_DIR
 

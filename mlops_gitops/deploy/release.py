@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from mlops_gitops.deploy.local import LocalTarget, now_iso
 from mlops_gitops.deploy.target import (
-    HEALTHY,
     RECORD_DEGRADED,
     RECORD_DEPLOYED,
     RECORD_HEALTHY,
@@ -23,6 +22,7 @@ from mlops_gitops.deploy.target import (
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.reconcile.desired import environment
 from mlops_gitops.reconcile.diff import health_tag
+from mlops_gitops.reconcile.status import HEALTHY
 from mlops_gitops.serving.bento import ServedVersion, bentoml_home, build, read_manifest
 from mlops_gitops.spec.project import Project
 

@@ -11,10 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from mlops_gitops.reconcile.diff import HEALTH_FAILED, HEALTH_PASSED
+from mlops_gitops.reconcile.status import Health
 from mlops_gitops.serving.bento import ServedVersion
 from mlops_gitops.spec.models import EnvironmentSpec
-
-HEALTHY, PROGRESSING, DEGRADED, MISSING = "Healthy", "Progressing", "Degraded", "Missing"
 
 # The outcome a deploy records on each served version (mlops.health.ENV).
 RECORD_HEALTHY, RECORD_DEGRADED, RECORD_DEPLOYED = HEALTH_PASSED, HEALTH_FAILED, "deployed"
@@ -68,7 +67,7 @@ class ServiceHealth:
 
     env: str
     target: str
-    health: str
+    health: Health
     bento_tag: str | None = None
     url: str | None = None
     detail: str = ""

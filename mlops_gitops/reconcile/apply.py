@@ -7,6 +7,7 @@ import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import AUDIT_PREFIX
@@ -15,6 +16,7 @@ from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.lock import Lock, actor, lock_name, now_iso
 from mlops_gitops.reconcile.plan import DELETE, Change, Plan
+from mlops_gitops.registry.ports import AuditArchive, Registry
 
 __all__ = ["ApplyResult", "Lock", "apply_plan", "check_saved_plan", "execute", "lock_name",
            "make_plan", "plan_differences"]
@@ -38,7 +40,7 @@ class ApplyResult:
     def ok(self) -> bool:
         return self.error is None and not self.unresolved
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         return {**asdict(self), "ok": self.ok}
@@ -50,7 +52,7 @@ def audit_key(env: str, index: int) -> str:
     return f"{AUDIT_PREFIX}{env}.{stamp}.{index:03d}"
 
 
-def _audit(registry, key: str, change: Change, env: str, who: str, commit: str | None,
+def _audit(registry: Registry, key: str, change: Change, env: str, who: str, commit: str | None,
            when: str, status: str) -> None:
     record = {"env": env, "key": change.key, "action": change.action, "before": change.before,
               "after": change.after, "reason": change.reason, "by": who, "commit": commit,
@@ -58,7 +60,7 @@ def _audit(registry, key: str, change: Change, env: str, who: str, commit: str |
     registry.set_model_tag(change.model, key, json.dumps(record, sort_keys=True))
 
 
-def execute(registry, change: Change, env: str, who: str, commit: str | None,
+def execute(registry: Registry, change: Change, env: str, who: str, commit: str | None,
             index: int = 0) -> None:
     """Carry out one change, its audit record written first (``started``) and completed after
     (``applied``): a crash in between leaves the record of what was attempted, never nothing.
@@ -82,7 +84,7 @@ def execute(registry, change: Change, env: str, who: str, commit: str | None,
     _audit(registry, key, change, env, who, commit, when, "applied")
 
 
-def _steering(change: Change) -> tuple:
+def _steering(change: Change) -> tuple[str, str, str]:
     return change.key, change.action, json.dumps(change.after, sort_keys=True)
 
 
@@ -136,7 +138,7 @@ def check_saved_plan(plan: Plan, fresh: Plan) -> None:
             for difference in differences])
 
 
-def apply_plan(plan: Plan, registry, commit: str | None,
+def apply_plan(plan: Plan, registry: Registry, commit: str | None,
                progress: Callable[[str], None] = lambda message: None, *,
                desired: DesiredState,
                after_change: Callable[[int], None] = lambda number: None) -> ApplyResult:
@@ -161,13 +163,13 @@ def apply_plan(plan: Plan, registry, commit: str | None,
     return ApplyResult(fresh.env, tuple(applied), (), tuple(fresh.unresolved))
 
 
-def roll_audit(registry, env: str, models: list[str],
+def roll_audit(registry: Registry, env: str, models: list[str],
                progress: Callable[[str], None] = lambda message: None) -> int:
     """Keep each model's audit tags bounded (older records go to the archive). A roll that
     fails leaves every record where it was, so it never fails the apply: the next one rolls."""
     from mlops_gitops.reconcile.audit_roll import roll
 
-    if not hasattr(registry, "archive_audit"):
+    if not isinstance(registry, AuditArchive):
         return 0
     rolled = 0
     for name in models:

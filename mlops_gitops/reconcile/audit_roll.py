@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 
 from mlops_gitops.identity import AUDIT_PREFIX
+from mlops_gitops.registry.ports import AuditArchive
 
 KEEP_TAGS = 50  # newest records per model and environment kept as tags
 ROLL_AT = 100  # a roll starts when a model holds more than this many records of one environment
@@ -58,7 +59,7 @@ def decode(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def roll(registry, model: str, env: str, tags: dict[str, str], keep: int = KEEP_TAGS,
+def roll(registry: AuditArchive, model: str, env: str, tags: dict[str, str], keep: int = KEEP_TAGS,
          roll_at: int = ROLL_AT, between: Callable[[], None] = lambda: None) -> int:
     """Roll the model's older audit records of ``env`` into the archive; the number rolled.
     ``between`` runs after the archive is written and before the tags go (tests crash there)."""
@@ -71,10 +72,9 @@ def roll(registry, model: str, env: str, tags: dict[str, str], keep: int = KEEP_
     return len(keys)
 
 
-def archived(registry, model: str, env: str) -> list[tuple[str, str]]:
+def archived(registry: object, model: str, env: str) -> list[tuple[str, str]]:
     """Every archived (tag key, value) of the model in ``env``; nothing when the registry keeps
     no archive."""
-    read = getattr(registry, "read_audit_archive", None)
-    if read is None:
+    if not isinstance(registry, AuditArchive):
         return []
-    return [entry for text in read(model, env) for entry in decode(text)]
+    return [entry for text in registry.read_audit_archive(model, env) for entry in decode(text)]

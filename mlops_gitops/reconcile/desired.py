@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from mlops_gitops.identity import owned_model_tags
 from mlops_gitops.spec.loader import LoadedSpec
-from mlops_gitops.spec.models import Gate
+from mlops_gitops.spec.models import Environment, Gate
 from mlops_gitops.spec.project import Project
 from mlops_gitops.verdict import policy_digest
 
@@ -35,7 +35,7 @@ class DesiredState:
     models: tuple[DesiredModel, ...] = field(default_factory=tuple)
 
 
-def environment(project: Project, env: str) -> LoadedSpec:
+def environment(project: Project, env: str) -> LoadedSpec[Environment]:
     environments = {i.name: i for i in project.loaded if i.kind == "Environment"}
     if env not in environments:
         raise DiagnosticError([Diagnostic(

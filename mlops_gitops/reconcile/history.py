@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mlops_gitops.identity import AUDIT_PREFIX
 from mlops_gitops.reconcile.audit_roll import archived
@@ -25,7 +26,7 @@ class AuditRecord:
     status: str  # applied | started (the apply stopped during this change)
     sequence: str  # the record's key: time to the microsecond, then its place in the apply
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -46,7 +47,7 @@ def _record(model: str, prefix: str, tag: str, value: str) -> AuditRecord:
 
 
 def history(live: LiveState, env: str, model: str | None = None,
-            archive=None) -> list[AuditRecord]:
+            archive: object = None) -> list[AuditRecord]:
     """The environment's audit records, oldest first; unreadable ones are shown as such.
 
     Records still held as tags and records rolled into the archive of ``archive`` (a registry

@@ -56,11 +56,8 @@ def read_live_state(reader: RegistryReader, project: str, names: Iterable[str] =
     ``names`` the caller will plan for that are not among them (to tell "not registered yet"
     from "taken by a model this project does not own": ``LiveState.foreign``); then the versions
     of the managed models only (``name IN (...)``). The cost follows this project's size, not the
-    shared server's. A reader without server-side filters (``search_models``) lists everything
-    and filters here.
+    shared server's.
     """
-    if not hasattr(reader, "search_models"):
-        return build_live_state(reader.list_models(), reader.list_versions(), project)
     owned = reader.search_models(project=project)
     known = {m.name for m in owned}
     others = [n for n in dict.fromkeys(names) if n not in known]

@@ -18,9 +18,11 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
-from mlops_gitops.registry.ports import RegistryWriter
+from mlops_gitops.registry.ports import Registry, RegistryWriter
 
 LOCK_PREFIX = "mlops-gitops-lock"
 TAG_ID, TAG_TOKEN = "mlops.lock.id", "mlops.lock.token"
@@ -69,7 +71,7 @@ class LockInfo:
         return (f"{self.holder} on {self.host} (pid {self.pid}) since {self.since}, "
                 f"lock id {self.id}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -123,7 +125,8 @@ class Lock:
                 raise self._refusal(LockInfo.from_tags(current))
             time.sleep(1.0)
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         """Release the lock if it is still ours. A failed release never hides the error that
         ended the block: it is attached to it as a second diagnostic (or logged)."""
         if not self.held:
@@ -157,7 +160,7 @@ class Lock:
                         self.id)
 
 
-def force_unlock(registry, project: str, env: str, lock_id: str | None) -> LockInfo:
+def force_unlock(registry: Registry, project: str, env: str, lock_id: str | None) -> LockInfo:
     """Release the environment's lock when ``lock_id`` is its id; otherwise refuse, naming the
     holder (the id comes from the 'holds the lock' message)."""
     name = lock_name(project, env)

@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
 
 PLAN_FORMAT = 1
 
-CREATE, UPDATE, DELETE, NOOP = "create", "update", "delete", "no-op"
-NEEDS_TRAINING, BLOCKED, ORPHAN = "needs-training", "blocked", "orphan"
+
+class Action(StrEnum):
+    """What a plan does to one registry object (a saved plan holds the value)."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+    NEEDS_TRAINING = "needs-training"  # no ready version for the spec's fingerprint yet
+    BLOCKED = "blocked"  # a promotion gate refuses the version
+    ORPHAN = "orphan"  # an alias no spec serves (deleted with --prune)
+
+
+CREATE, UPDATE, DELETE, NOOP = Action.CREATE, Action.UPDATE, Action.DELETE, Action.NOOP
+NEEDS_TRAINING, BLOCKED, ORPHAN = Action.NEEDS_TRAINING, Action.BLOCKED, Action.ORPHAN
 MUTATING = (CREATE, UPDATE, DELETE)
 UNRESOLVED = (NEEDS_TRAINING, BLOCKED)
 
@@ -20,9 +35,9 @@ UNRESOLVED = (NEEDS_TRAINING, BLOCKED)
 @dataclass(frozen=True)
 class Change:
     key: str  # "model/NAME" or "alias/NAME@ENV"
-    action: str
-    before: dict | None = None
-    after: dict | None = None
+    action: Action
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
     reason: str = ""
 
     @property
@@ -77,7 +92,7 @@ class Plan:
         data = json.loads(text)
         if data.get("format") != PLAN_FORMAT:
             raise ValueError(f"unsupported plan format {data.get('format')!r}")
-        changes = tuple(Change(**c) for c in data["changes"])
+        changes = tuple(Change(**{**c, "action": Action(c["action"])}) for c in data["changes"])
         return cls(env=data["env"], project=data["project"], changes=changes,
                    live_fingerprint=data["live_fingerprint"], git_commit=data.get("git_commit"),
                    prune=data.get("prune", False))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
 
 from mlops_gitops.diagnostics import DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_STATUS, TAG_TESTS, TESTS_FAILED
@@ -11,8 +13,23 @@ from mlops_gitops.reconcile.diff import diff, health_tag, target_version
 from mlops_gitops.reconcile.live import LiveState
 from mlops_gitops.reconcile.plan import DELETE, MUTATING
 
-SYNCED, OUT_OF_SYNC, UNKNOWN = "Synced", "OutOfSync", "Unknown"
-HEALTHY, PROGRESSING, DEGRADED, MISSING = "Healthy", "Progressing", "Degraded", "Missing"
+
+class Sync(StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    UNKNOWN = "Unknown"
+
+
+class Health(StrEnum):
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    MISSING = "Missing"
+
+
+SYNCED, OUT_OF_SYNC, UNKNOWN = Sync.SYNCED, Sync.OUT_OF_SYNC, Sync.UNKNOWN
+HEALTHY, PROGRESSING, DEGRADED, MISSING = (Health.HEALTHY, Health.PROGRESSING, Health.DEGRADED,
+                                           Health.MISSING)
 HEALTH_ORDER = (HEALTHY, PROGRESSING, MISSING, DEGRADED)  # worst last
 
 
@@ -20,17 +37,17 @@ HEALTH_ORDER = (HEALTHY, PROGRESSING, MISSING, DEGRADED)  # worst last
 class ResourceStatus:
     env: str
     model: str
-    sync: str
-    health: str
+    sync: Sync
+    health: Health
     desired_version: int | None
     live_version: int | None
     reason: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _health(live: LiveState, name: str, env: str, number: int | None) -> tuple[str, str]:
+def _health(live: LiveState, name: str, env: str, number: int | None) -> tuple[Health, str]:
     if number is None:
         return MISSING, f"no '{env}' alias"
     version = live.version(name, number)

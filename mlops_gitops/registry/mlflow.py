@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -114,7 +114,7 @@ class TrainingData:
     feature_types: dict[str, tuple[str, bool]]  # feature -> (contract type, nullable), in order
 
 
-def input_schema(feature_types: dict[str, tuple[str, bool]]):
+def input_schema(feature_types: dict[str, tuple[str, bool]]) -> Any:
     """The model's input signature typed by the dataset contract (not guessed from floats)."""
     from mlflow.types import ColSpec, Schema
 
@@ -123,7 +123,7 @@ def input_schema(feature_types: dict[str, tuple[str, bool]]):
                    for name, (kind, nullable) in feature_types.items()])
 
 
-def typed_example(frame, feature_types: dict[str, tuple[str, bool]]):
+def typed_example(frame: Any, feature_types: dict[str, tuple[str, bool]]) -> Any:
     """The input example with the signature's types (whole numbers for int columns)."""
     frame = frame.copy()
     for name, (kind, nullable) in feature_types.items():
@@ -243,7 +243,7 @@ class MlflowRegistry:
                                tags=dict(m.tags or {}),
                                aliases={k: int(v) for k, v in (m.aliases or {}).items()})
 
-    def _all_pages(self, search, size: int, action: str) -> list:
+    def _all_pages(self, search: Callable[..., Any], size: int, action: str) -> list[Any]:
         """Every item of a paged MLflow search (a handful of calls for a whole registry)."""
         items, token = [], None
         with self.errors(action):
@@ -282,9 +282,9 @@ class MlflowRegistry:
         with self.errors(f"reading run {run_id}"):
             return dict(self.client.get_run(run_id).data.metrics)
 
-    def run_artifact_json(self, run_id: str, path: str) -> dict:
+    def run_artifact_json(self, run_id: str, path: str) -> dict[str, Any]:
         with self.errors(f"reading {path} of run {run_id}"):
-            return self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+            return dict(self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}"))
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -381,9 +381,10 @@ class MlflowRegistry:
                         if self.tracking.artifact_location else None)
             return self.client.create_experiment(experiment_name, artifact_location=location)
 
-    def log_training(self, *, registered_name: str, pipeline, X_example, predictions,
-                     params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-                     lineage: dict, training_data: TrainingData) -> tuple[str, str, str]:
+    def log_training(self, *, registered_name: str, pipeline: Any, X_example: Any,
+                     predictions: Any, params: dict[str, str], metrics: dict[str, float],
+                     tags: dict[str, str], lineage: dict[str, Any],
+                     training_data: TrainingData) -> tuple[str, str, str]:
         """Log a run with the fitted model and its training data as an MLflow dataset input;
         returns (run id, model URI, logged model id)."""
         mlflow = self._mlflow
@@ -454,19 +455,19 @@ class MlflowRegistry:
             with self.errors(f"loading {name}/{number}"):
                 return load_checked(files), size
 
-    def run_json_or_none(self, run_id: str, path: str) -> dict | None:
+    def run_json_or_none(self, run_id: str, path: str) -> dict[str, Any] | None:
         """A JSON artifact of a run, or None when the run has no such artifact."""
         from mlflow.exceptions import MlflowException
 
         with self.errors(f"reading {path} of run {run_id}"):
             try:
-                return self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}")
+                return dict(self._mlflow.artifacts.load_dict(f"runs:/{run_id}/{path}"))
             except MlflowException as exc:
                 if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
                     return None
                 raise
 
-    def log_run_json(self, run_id: str, data: dict, path: str) -> None:
+    def log_run_json(self, run_id: str, data: dict[str, Any], path: str) -> None:
         with self.errors(f"logging {path} to run {run_id}"):
             self.client.log_dict(run_id, data, path)
 
@@ -492,13 +493,13 @@ class MlflowRegistry:
                                        max_results=10, order_by=["attributes.start_time ASC"])
         mine = [r for r in runs if r.data.tags.get(self.AUDIT_RUN_TAG) == model]
         if mine:
-            return mine[0].info.run_id
+            return str(mine[0].info.run_id)
         if not create:
             return None
         run = self.client.create_run(experiment, tags={self.AUDIT_RUN_TAG: model},
                                      run_name=f"audit {model}")
         self.client.set_terminated(run.info.run_id)
-        return run.info.run_id
+        return str(run.info.run_id)
 
     def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None:
         with self.errors(f"archiving audit records of {model}"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class LookupUnavailable(Exception):
@@ -96,10 +96,25 @@ class EvaluationRegistry(Protocol):
 
     def run_metrics(self, run_id: str) -> dict[str, float]: ...
 
-    def run_json_or_none(self, run_id: str, path: str) -> dict | None: ...
+    def run_json_or_none(self, run_id: str, path: str) -> dict[str, Any] | None: ...
 
-    def log_run_json(self, run_id: str, data: dict, path: str) -> None: ...
+    def log_run_json(self, run_id: str, data: dict[str, Any], path: str) -> None: ...
 
     def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None: ...
 
     def delete_version_tags(self, name: str, version: int, keys: list[str]) -> None: ...
+
+
+class Registry(RegistryReader, RegistryWriter, Protocol):
+    """What the reconciler needs to plan and apply: read the registry and write to it."""
+
+
+@runtime_checkable
+class AuditArchive(Protocol):
+    """Where old audit records go (the MLflow adapter; the fake in unit tests)."""
+
+    def archive_audit(self, model: str, env: str, chunk: str, text: str) -> None: ...
+
+    def read_audit_archive(self, model: str, env: str) -> list[str]: ...
+
+    def delete_model_tags(self, name: str, keys: list[str]) -> None: ...

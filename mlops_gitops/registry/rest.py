@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.parse
 from collections.abc import Sequence
+from typing import Any
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
@@ -20,7 +21,7 @@ from mlops_gitops.registry.filters import (
     select_versions,
     version_filters,
 )
-from mlops_gitops.registry.ports import ModelVersion, RegisteredModel
+from mlops_gitops.registry.ports import ModelVersion, RegisteredModel, RegistryReader
 from mlops_gitops.tracking import (
     RETRY_STATUS,
     Tracking,
@@ -36,17 +37,17 @@ PAGE_MODELS = 1000
 PAGE_VERSIONS = 100_000
 
 
-def _tags(entries: list[dict] | None) -> dict[str, str]:
+def _tags(entries: list[dict[str, Any]] | None) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in entries or []}
 
 
-def _model(m: dict) -> RegisteredModel:
+def _model(m: dict[str, Any]) -> RegisteredModel:
     return RegisteredModel(name=m["name"], description=m.get("description", ""),
                            tags=_tags(m.get("tags")),
                            aliases={a["alias"]: int(a["version"]) for a in m.get("aliases", [])})
 
 
-def _version(v: dict) -> ModelVersion:
+def _version(v: dict[str, Any]) -> ModelVersion:
     return ModelVersion(name=v["name"], version=int(v["version"]), run_id=v.get("run_id") or None,
                         source=v.get("source", ""), tags=_tags(v.get("tags")))
 
@@ -56,14 +57,15 @@ class RestRegistryReader:
         self.tracking = tracking
         self.timeout = timeout
 
-    def _get(self, endpoint: str, params: dict) -> dict:
+    def _get(self, endpoint: str, params: dict[str, Any]) -> dict[str, Any]:
         url = (f"{self.tracking.uri.rstrip('/')}/api/2.0/mlflow/{endpoint}?"
                f"{urllib.parse.urlencode(params)}")
         try:
             with http_get(self.tracking, url, self.timeout) as response:
                 body = response.read().decode("utf-8", "replace")
             try:
-                return json.loads(body)
+                answer: dict[str, Any] = json.loads(body)
+                return answer
             except ValueError:
                 raise not_mlflow(self.tracking.uri, endpoint, None, body) from None
         except urllib.error.HTTPError as exc:
@@ -90,7 +92,8 @@ class RestRegistryReader:
             raise unreachable(self.tracking.uri, f"{getattr(exc, 'reason', exc)} on {endpoint}"
                               + (" after retries" if retryable(exc) else "")) from None
 
-    def _pages(self, endpoint: str, key: str, size: int, **params) -> list[dict]:
+    def _pages(self, endpoint: str, key: str, size: int,
+               **params: Any) -> list[dict[str, Any]]:
         items, token = [], None
         while True:
             query = {"max_results": size, **params, **({"page_token": token} if token else {})}
@@ -144,7 +147,7 @@ class RestRegistryReader:
         return _version(found["model_version"])
 
 
-def registry_reader(tracking: Tracking):
+def registry_reader(tracking: Tracking) -> RegistryReader:
     """The cheapest reader for the tracking location: REST for a server, SQLite read directly
     for a SQLite store (when its schema is the one expected), else MLflow."""
     if tracking.is_http:

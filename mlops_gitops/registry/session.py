@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_gitops.registry.ports import RegistryReader
 from mlops_gitops.tracking import Tracking
 
 
@@ -17,11 +18,11 @@ class _ModelCache:
     """The MLflow adapter, with each version's loaded model kept (versions are immutable: the
     test and compare steps load the challenger once)."""
 
-    def __init__(self, registry):
+    def __init__(self, registry: Any) -> None:
         self._registry = registry
         self._models: dict[tuple[str, int], tuple[Any, int]] = {}
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._registry, name)
 
     def load_version_model(self, name: str, number: int) -> tuple[Any, int]:
@@ -32,13 +33,13 @@ class _ModelCache:
 
 
 class RunSession:
-    def __init__(self, tracking: Tracking):
+    def __init__(self, tracking: Tracking) -> None:
         self.tracking = tracking
-        self._reader = None
-        self._registry = None
+        self._reader: RegistryReader | None = None
+        self._registry: _ModelCache | None = None
 
     @property
-    def reader(self):
+    def reader(self) -> Any:
         """The cheapest reader (never writes): REST for a server, the SQLite file read directly,
         else (another store, or a SQLite schema not recognised) the MLflow adapter itself."""
         if self._reader is None:
@@ -58,7 +59,7 @@ class RunSession:
                 return self.registry()
         return self._reader
 
-    def registry(self):
+    def registry(self) -> Any:
         """The MLflow adapter (reads and writes), opened on first use and kept for the run."""
         if self._registry is None:
             from mlops_gitops.registry.mlflow import MlflowRegistry
@@ -68,7 +69,7 @@ class RunSession:
             self._registry = _ModelCache(MlflowRegistry(self.tracking))
         return self._registry
 
-    def factory(self, tracking: Tracking):
+    def factory(self, tracking: Tracking) -> Any:
         """A ``registry_factory`` for :func:`mlops_gitops.train.trainer.train_model`."""
         return self.registry()
 

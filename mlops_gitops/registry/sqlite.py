@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 from mlops_gitops.identity import STATUS_READY, TAG_FINGERPRINT, TAG_STATUS
+from mlops_gitops.registry.filters import select_models, select_versions
 from mlops_gitops.registry.ports import LookupUnavailable, ModelVersion, RegisteredModel
 from mlops_gitops.tracking import Tracking
 
@@ -95,7 +98,7 @@ class SqliteRegistryReader:
             self._db.close()
             self._db = None
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self._db is None and self.path.exists():
             self._open()  # created since this reader was made (a first run trains)
         if self._db is None:
@@ -130,7 +133,7 @@ class SqliteRegistryReader:
                     f"SELECT name, description FROM registered_models WHERE 1=1{clause}{{ws}} "
                     "ORDER BY name", params)]
 
-    def _versions(self, clause: str = "", params: tuple = (),
+    def _versions(self, clause: str = "", params: tuple[Any, ...] = (),
                   with_aliases: bool = False) -> list[ModelVersion]:
         """Versions with their tags; aliases only with ``with_aliases`` (as MLflow's search
         returns none and its get returns them)."""
@@ -171,6 +174,14 @@ class SqliteRegistryReader:
     def list_versions(self) -> list[ModelVersion]:
         prompts = self._prompts()
         return [v for v in self._versions() if v.name not in prompts]
+
+    def search_models(self, *, project: str | None = None,
+                      names: Sequence[str] | None = None) -> list[RegisteredModel]:
+        """The same selection as a server's filtered search (a local file: read it all)."""
+        return select_models(self.list_models(), project, names)
+
+    def search_versions(self, names: Sequence[str]) -> list[ModelVersion]:
+        return select_versions(self.list_versions(), names)
 
     def get_version(self, name: str, version: int) -> ModelVersion | None:
         found = self._versions(" AND name = ? AND version = ?", (name, int(version)),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from mlops_gitops.deploy.release import already_serving
-from mlops_gitops.deploy.target import DEGRADED, HEALTHY, ServiceHealth
+from mlops_gitops.deploy.target import ServiceHealth
+from mlops_gitops.reconcile.status import DEGRADED, HEALTHY
 from mlops_gitops.registry.ports import ModelVersion
 from mlops_gitops.serving.bento import ServedVersion
 
