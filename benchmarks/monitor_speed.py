@@ -4,7 +4,10 @@ reference: Wasserstein / Jensen-Shannon), beside a floor that only parses the lo
 orjson.
 
 Target (issue 12): under 10 s and under 2 GB on these machines. Prints its figures.
-Run: python benchmarks/monitor_speed.py [--rows N] [--per-request K]
+With --evidently, Evidently's DataDriftPreset runs on the same reference and window (the same
+columns, predictions included) in a virtualenv of its own (installed with uv from the package
+index; Evidently is not a dependency of mlops-gitops).
+Run: python benchmarks/monitor_speed.py [--rows N] [--per-request K] [--evidently]
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def rss_mb(pid):
 
 
 start = time.perf_counter()
-child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+errors = open("measure-stderr.txt", "w+")  # a file, not a pipe nobody reads while it runs
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=errors)
 tree_peak = 0.0
 while child.poll() is None:
     try:
@@ -60,7 +64,7 @@ wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"code": child.returncode, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
                   "peak_mb": usage.ru_maxrss / 1024, "tree_peak_mb": tree_peak,
-                  "load": os.getloadavg()[0]}))
+                  "load": os.getloadavg()[0], "stderr": open("measure-stderr.txt").read()[-800:]}))
 """
 FLOOR = """
 import orjson, pathlib, sys
@@ -70,6 +74,37 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob('*.jsonl')):
         for line in handle:
             orjson.loads(line); n += 1
 """
+
+
+EVIDENTLY = "evidently==0.7.23"
+# its 0.7 line imports a pandas helper that pandas 3 removed
+EVIDENTLY_PINS = ("pandas<3",)
+EVIDENTLY_RUN = """
+import json, sys
+import numpy as np, pandas as pd
+from evidently import Report
+from evidently.presets import DataDriftPreset
+folder = sys.argv[1]
+names = json.load(open(f"{folder}/columns.json"))
+reference = pd.read_csv(f"{folder}/reference.csv").rename(columns={"label": "prediction"})
+current = pd.DataFrame(np.load(f"{folder}/current.npy"), columns=names)
+current["prediction"] = np.load(f"{folder}/labels.npy", allow_pickle=False).astype(str)
+result = Report([DataDriftPreset()]).run(current, reference)
+drifted = [m for m in result.dict()["metrics"] if "DriftedColumnsCount" in m.get("metric_id", "")]
+print(json.dumps(drifted, default=str)[:300])
+"""
+
+
+def evidently_venv(folder: Path) -> Path:
+    """A virtualenv with Evidently (uv from the package index), or exit with the reason."""
+    uv = Path(sys.executable).parent / "uv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    done = subprocess.run([str(uv) if uv.exists() else "uv", "pip", "install", "--quiet",
+                           "--python", str(folder / "bin" / "python"), EVIDENTLY, *EVIDENTLY_PINS],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"Evidently does not install here: {done.stderr.strip()[-500:]}")
+    return folder / "bin" / "python"
 
 
 def make_project(root: Path, rows: int, per_request: int) -> int:
@@ -130,6 +165,12 @@ spec:
     # The window: the first 4 features shifted by one standard deviation.
     current = {n: rng.normal(60 if i < 4 else 50, 10, rows).round(4) for i, n in enumerate(names)}
     labels = rng.choice(["red", "green", "blue"], rows)
+    frames = root / "frames"  # the same data for Evidently
+    frames.mkdir()
+    reference.to_csv(frames / "reference.csv", index=False)
+    np.save(frames / "current.npy", np.column_stack([current[n] for n in names]))
+    np.save(frames / "labels.npy", labels.astype("U8"))
+    (frames / "columns.json").write_text(json.dumps(names))
     folder = root / ".mlops" / "inference" / "dev"
     folder.mkdir(parents=True)
     chunk = 100_000
@@ -162,6 +203,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--per-request", type=int, default=1,
                         help="instances per logged request (default 1: one line per row)")
+    parser.add_argument("--evidently", action="store_true",
+                        help=f"also time {EVIDENTLY}'s DataDriftPreset on the same data")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -171,6 +214,10 @@ def main() -> None:
         floor = measure([sys.executable, "-c", FLOOR, str(root / ".mlops/inference/dev")], root)
         run = measure([sys.executable, "-m", "mlops_gitops", "monitor", "--env", "dev"], root)
         report = json.loads((root / ".mlops" / "monitor" / "dev" / "report.json").read_text())
+        evidently = None
+        if args.evidently:
+            python = evidently_venv(root / "evidently-venv")
+            evidently = measure([str(python), "-c", EVIDENTLY_RUN, str(root / "frames")], root)
     [model] = report["models"]
     print(f"log: {args.rows:,} predictions x {FEATURES} features, {args.per_request} per request, "
           f"{size / 1e6:.0f} MB (written in {written:.1f} s); reference {REFERENCE_ROWS:,} rows")
@@ -180,6 +227,12 @@ def main() -> None:
     print(f"mlops-gitops monitor:  wall {run['wall']:6.2f} s  cpu {run['cpu']:6.2f} s (all its "
           f"processes)  peak {run['peak_mb']:5.0f} MB (largest process), "
           f"{run['tree_peak_mb']:5.0f} MB (all processes, sampled)  exit {run['code']}")
+    if evidently is not None:
+        print(f"{EVIDENTLY} DataDriftPreset: wall {evidently['wall']:6.2f} s  cpu "
+              f"{evidently['cpu']:6.2f} s  peak {evidently['peak_mb']:5.0f} MB  exit "
+              f"{evidently['code']} (same reference and window, already in memory as numpy)")
+        if evidently["code"]:
+            print(f"  Evidently failed: {evidently['stderr'].strip()}")
     print("target: under 10 s and under 2048 MB")
     print(f"verdict {report['verdict']}: {model['samples']:,} samples, drifted "
           f"{', '.join(model['drifted'])}")
