@@ -70,7 +70,7 @@ def cmd_compare(args: argparse.Namespace, project) -> int:
 
 
 def cmd_report(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.report import pr
+    from mlops_gitops.report import facts, github, markdown
 
     if args.max_chars < 1000:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
@@ -81,7 +81,7 @@ def cmd_report(args: argparse.Namespace, project) -> int:
         from mlops_gitops.gitref import checked_revision
 
         checked_revision(args.base, "--base")  # before any slow work
-    report = pr.collect(project, base=args.base, env=args.env, plan_file=args.plan,
+    report = facts.collect(project, base=args.base, env=args.env, plan_file=args.plan,
                         progress=progress_printer(True))
     # The report is written either way (the pull request should show it), but a registry that
     # could not be read leaves it without results: that is a failure, not a success.
@@ -94,12 +94,12 @@ def cmd_report(args: argparse.Namespace, project) -> int:
     images = []
     if not args.no_plots:
         assets = args.assets or project.root / ".mlops" / "report"
-        images = pr.make_plots(report, assets)
+        images = markdown.make_plots(report, assets)
     link_base = args.out.resolve().parent if args.out else Path.cwd()
-    text = pr.render(report, images, link_base=link_base, assets_url=args.assets_url)
+    text = markdown.render(report, images, link_base=link_base, assets_url=args.assets_url)
     if args.summary:
-        pr.write_step_summary(text)
-    comment = pr.fit_comment(text, args.max_chars)
+        github.write_step_summary(text)
+    comment = github.fit_comment(text, args.max_chars)
     if args.out:
         args.out.write_text(comment, encoding="utf-8")
         print(f"wrote {args.out} ({len(comment):,} characters"

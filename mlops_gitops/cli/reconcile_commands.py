@@ -13,14 +13,11 @@ from mlops_gitops.registry.open import open_registry
 
 
 def _make_plan(project, env: str, registry, prune: bool):
-    from mlops_gitops.reconcile.apply import make_plan
+    from mlops_gitops.reconcile.apply import plan_against
     from mlops_gitops.reconcile.desired import desired_state
-    from mlops_gitops.reconcile.live import read_live_state
 
     desired = desired_state(project, env)  # specs first: spec mistakes need no registry
-    return make_plan(desired, read_live_state(registry, project.name,
-                                              [m.name for m in desired.models]),
-                     git_commit(project), prune)
+    return plan_against(desired, registry, git_commit(project), prune)
 
 
 def _print_plan(plan, fmt: str) -> None:
@@ -105,9 +102,8 @@ def _print_result(result, fmt: str) -> None:
 
 
 def cmd_apply(args: argparse.Namespace, project) -> int:
-    from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
+    from mlops_gitops.reconcile.apply import Lock, apply_plan, plan_against
     from mlops_gitops.reconcile.desired import desired_state
-    from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.render import plan_text
 
     saved = _load_plan(args.plan, args.env) if args.plan is not None else None
@@ -119,9 +115,7 @@ def cmd_apply(args: argparse.Namespace, project) -> int:
     with Lock(registry, project.name, args.env, args.lock_timeout):
         plan = saved
         if plan is None:
-            plan = make_plan(desired, read_live_state(registry, project.name,
-                                                      [m.name for m in desired.models]),
-                             commit, args.prune)
+            plan = plan_against(desired, registry, commit, args.prune)
             if args.format == "text":
                 print(plan_text(plan))
             if plan.has_changes and not args.auto_approve and not _confirm(plan):

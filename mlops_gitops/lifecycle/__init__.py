@@ -97,9 +97,8 @@ def apply_step(project, env: str, session=None) -> StepResult:
     with nothing to do, read through the run's fast reader, is the whole step: no lock, no
     MLflow."""
     from mlops_gitops.lineage import git_state
-    from mlops_gitops.reconcile.apply import Lock, apply_plan, make_plan
+    from mlops_gitops.reconcile.apply import Lock, apply_plan, plan_against
     from mlops_gitops.reconcile.desired import desired_state
-    from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.reconcile.render import summary
     from mlops_gitops.registry.ports import LookupUnavailable
 
@@ -109,7 +108,7 @@ def apply_step(project, env: str, session=None) -> StepResult:
         desired = desired_state(project, env)
         if session is not None:
             try:
-                plan = make_plan(desired, read_live_state(session.reader, project.name), commit)
+                plan = plan_against(desired, session.reader, commit)
             except LookupUnavailable:
                 plan = None
             if plan is not None and not plan.has_changes and not plan.unresolved:
@@ -121,8 +120,7 @@ def apply_step(project, env: str, session=None) -> StepResult:
 
             registry = open_registry(project, "write")
         with Lock(registry, project.name, env):
-            plan = make_plan(desired, read_live_state(registry, project.name,
-                                                      [m.name for m in desired.models]), commit)
+            plan = plan_against(desired, registry, commit)
             result = apply_plan(plan, registry, commit, desired=desired)
     except DiagnosticError as exc:
         return StepResult(name, False, "apply failed", render_text(exc.diagnostics).splitlines())

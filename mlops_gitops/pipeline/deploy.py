@@ -95,14 +95,12 @@ def _locked(project, env: str, registry, progress: Progress) -> list[StepResult]
         target_for,
     )
     from mlops_gitops.lineage import git_state
-    from mlops_gitops.reconcile.apply import apply_plan, make_plan
+    from mlops_gitops.reconcile.apply import apply_plan, plan_against
     from mlops_gitops.reconcile.desired import desired_state
-    from mlops_gitops.reconcile.live import read_live_state
 
     commit = git_state(project.root)[0]
     desired = desired_state(project, env)
-    plan = make_plan(desired, read_live_state(registry, project.name,
-                                              [m.name for m in desired.models]), commit)
+    plan = plan_against(desired, registry, commit)
     if plan.unresolved:
         return [_failed(f"gates {env}", "refused: nothing was deployed, the running service "
                         "keeps its version",

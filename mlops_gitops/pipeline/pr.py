@@ -79,31 +79,28 @@ def _plan_step(project) -> StepResult:
 
 def _plan(project, env: str):
     from mlops_gitops.lineage import git_state
-    from mlops_gitops.reconcile.apply import make_plan
+    from mlops_gitops.reconcile.apply import plan_against
     from mlops_gitops.reconcile.desired import desired_state
-    from mlops_gitops.reconcile.live import read_live_state
     from mlops_gitops.registry.rest import registry_reader
     from mlops_gitops.tracking import check_reachable, tracking_for
 
     tracking = tracking_for(project)
     check_reachable(tracking)
     desired = desired_state(project, env)
-    live = read_live_state(registry_reader(tracking), project.name,
-                           [m.name for m in desired.models])
-    return make_plan(desired, live, git_state(project.root)[0])
+    return plan_against(desired, registry_reader(tracking), git_state(project.root)[0])
 
 
 def _report_step(project, base: str | None, path: Path | None, steps: list[StepResult],
                  progress: Progress) -> StepResult:
-    from mlops_gitops.report import pr
+    from mlops_gitops.report import facts, github, markdown
 
     order = project.promotion_order()
     try:
-        facts = pr.collect(project, base=base, env=order[0] if order else None,
-                           progress=progress)
+        report = facts.collect(project, base=base, env=order[0] if order else None,
+                               progress=progress)
         folder = (path.resolve().parent if path else project.root) / ".mlops" / "report"
-        images = pr.make_plots(facts, folder)
-        text = pr.render(facts, images, link_base=path.resolve().parent if path else None)
+        images = markdown.make_plots(report, folder)
+        text = markdown.render(report, images, link_base=path.resolve().parent if path else None)
     except DiagnosticError as exc:
         return StepResult("report", False, "the report could not be made",
                           render_text(exc.diagnostics).splitlines())
@@ -117,13 +114,13 @@ def _report_step(project, base: str | None, path: Path | None, steps: list[StepR
                       f"{failed[0].summary}.")
     if banner:
         marker, _, rest = text.partition("\n")
-        text = "\n".join([marker, *banner, "", rest]) if marker == pr.MARKER else \
+        text = "\n".join([marker, *banner, "", rest]) if marker == github.MARKER else \
             "\n".join([*banner, "", text])
-    comment = pr.fit_comment(text)
+    comment = github.fit_comment(text)
     written = []
     if path is not None:
         path.write_text(comment, encoding="utf-8")
         written.append(str(path))
     if os.environ.get("GITHUB_STEP_SUMMARY"):
-        written.append(str(pr.write_step_summary(text)))
+        written.append(str(github.write_step_summary(text)))
     return StepResult("report", True, f"written to {', '.join(written)}")

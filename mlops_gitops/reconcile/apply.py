@@ -16,16 +16,24 @@ from mlops_gitops.reconcile.diff import diff, env_tag, owned_tags
 from mlops_gitops.reconcile.live import LiveState, read_live_state
 from mlops_gitops.reconcile.lock import Lock, actor, lock_name, now_iso
 from mlops_gitops.reconcile.plan import DELETE, Change, Plan
-from mlops_gitops.registry.ports import AuditArchive, Registry
+from mlops_gitops.registry.ports import AuditArchive, Registry, RegistryReader
 
 __all__ = ["ApplyResult", "Lock", "apply_plan", "check_saved_plan", "execute", "lock_name",
-           "make_plan", "plan_differences"]
+           "make_plan", "plan_against", "plan_differences"]
 
 
 def make_plan(desired: DesiredState, live: LiveState, commit: str | None,
               prune: bool = False) -> Plan:
     return Plan(env=desired.env, project=desired.project, changes=tuple(diff(desired, live, prune)),
                 live_fingerprint=live.fingerprint(), git_commit=commit, prune=prune)
+
+
+def plan_against(desired: DesiredState, reader: RegistryReader, commit: str | None,
+                 prune: bool = False) -> Plan:
+    """The plan for the specs against the registry as it is now (this project's part of it,
+    and the names the specs use)."""
+    names = [m.name for m in desired.models]
+    return make_plan(desired, read_live_state(reader, desired.project, names), commit, prune)
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,7 @@ def apply_plan(plan: Plan, registry: Registry, commit: str | None,
     """Apply a plan against the registry as it is now. The plan is recomputed from ``desired``
     (the specs as checked out at ``commit``) and the live state, gates included, and refused
     unless it is exactly what was saved: a plan is never trusted, only checked."""
-    live = read_live_state(registry, desired.project, [m.name for m in desired.models])
-    fresh = make_plan(desired, live, commit, plan.prune)
+    fresh = plan_against(desired, registry, commit, plan.prune)
     check_saved_plan(plan, fresh)
     who, applied = actor(), list[Change]()
     pending = fresh.pending  # the recomputed changes: before and reason are not the file's

@@ -54,7 +54,7 @@ def test_verify_never_reads_a_recorded_path_outside_the_repository(root, recorde
 
 @pytest.mark.parametrize("base", ["--output=/tmp/pwned", "-h", "", "main branch"])
 def test_report_base_is_never_a_git_option(root, base):
-    from mlops_gitops.report.pr import collect_changes
+    from mlops_gitops.report.facts import collect_changes
 
     with pytest.raises(DiagnosticError, match="is not a git revision"):
         collect_changes(load_project(root), base)

@@ -10,7 +10,7 @@ import pytest
 
 from mlops_gitops.evaluate.compare import compare_model
 from mlops_gitops.evaluate.model_tests import run_model_tests
-from mlops_gitops.report import pr
+from mlops_gitops.report import facts, github, markdown
 
 from .eval_support import EvalRegistry, edit, example_project, load, train_into
 
@@ -49,10 +49,10 @@ def evaluated(tmp_path):
 
 def test_report_sections_marker_and_plots(evaluated, tmp_path):
     root, project, registry = evaluated
-    report = pr.collect(project, base="main", registry=registry)
-    images = pr.make_plots(report, tmp_path / "assets")
-    text = pr.render(report, images, link_base=tmp_path)
-    assert text.startswith(pr.MARKER + "\n")
+    report = facts.collect(project, base="main", registry=registry)
+    images = markdown.make_plots(report, tmp_path / "assets")
+    text = markdown.render(report, images, link_base=tmp_path)
+    assert text.startswith(github.MARKER + "\n")
     for heading in ("### Data validation", "### What changed", "### Training",
                     "### Model tests", "### Champion vs challenger"):
         assert heading in text
@@ -79,7 +79,7 @@ def test_stale_results_are_flagged(evaluated):
          "accuracy: {min: 0.8}")
     registry.aliases["diabetes-regressor"]["prod"] = 1
     project = load(root)
-    report = pr.collect(project, registry=registry)
+    report = facts.collect(project, registry=registry)
     by_model = {m.model: m for m in report.models}
     assert "different set of tests" in by_model["iris-classifier"].tests_note
     assert "the policy changed" in by_model["iris-classifier"].compare_note
@@ -90,25 +90,25 @@ def test_stale_results_are_flagged(evaluated):
 
 def test_untrained_models_and_no_base(tmp_path):
     root = example_project(tmp_path / "project")
-    report = pr.collect(load(root), registry=EvalRegistry())
-    text = pr.render(report)
+    report = facts.collect(load(root), registry=EvalRegistry())
+    text = markdown.render(report)
     assert "❌ not trained for this spec (`mlops-gitops train iris-classifier`)" in text
     assert "no base revision to compare with" in text
 
 
 def test_fit_comment_keeps_short_reports_whole():
-    text = pr.MARKER + "\nshort\n"
-    assert pr.fit_comment(text, 1000) is text
+    text = github.MARKER + "\nshort\n"
+    assert github.fit_comment(text, 1000) is text
 
 
 def test_fit_comment_cuts_at_a_line_and_closes_open_blocks():
-    lines = [pr.MARKER, "## report", "<details><summary>diff</summary>", "", "```diff"]
+    lines = [github.MARKER, "## report", "<details><summary>diff</summary>", "", "```diff"]
     lines += [f"+ line {i} " + "x" * 40 for i in range(5000)]
     lines += ["```", "</details>", "the end"]
     text = "\n".join(lines)
-    cut = pr.fit_comment(text, 65_536)
+    cut = github.fit_comment(text, 65_536)
     assert len(cut) <= 65_536 and len(text) > 65_536
-    assert cut.startswith(pr.MARKER)
+    assert cut.startswith(github.MARKER)
     assert "the end" not in cut
     assert cut.count("```") % 2 == 0
     assert cut.count("<details>") == cut.count("</details>")
@@ -120,20 +120,20 @@ def test_fit_comment_cuts_at_a_line_and_closes_open_blocks():
 @pytest.mark.parametrize("limit", [1000, 4096, 65_536])
 def test_fit_comment_never_exceeds_the_limit(limit):
     text = "\n".join(["<details>"] * 300 + ["y" * 120] * 2000)
-    assert len(pr.fit_comment(text, limit)) <= limit
+    assert len(github.fit_comment(text, limit)) <= limit
 
 
 def test_step_summary(tmp_path, monkeypatch):
     target = tmp_path / "summary.md"
     target.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
-    pr.write_step_summary(pr.MARKER + "\nreport\n")
-    assert target.read_text() == "earlier step\n" + pr.MARKER + "\nreport\n"
+    github.write_step_summary(github.MARKER + "\nreport\n")
+    assert target.read_text() == "earlier step\n" + github.MARKER + "\nreport\n"
     monkeypatch.delenv("GITHUB_STEP_SUMMARY")
     from mlops_gitops.diagnostics import DiagnosticError
 
     with pytest.raises(DiagnosticError, match="GITHUB_STEP_SUMMARY"):
-        pr.write_step_summary("x")
+        github.write_step_summary("x")
 
 
 def test_plots_use_the_agg_backend(tmp_path):

@@ -208,7 +208,7 @@ def test_zizmor_finds_nothing_offline(folders, place):
 
 
 def test_pr_workflow_comments_once_by_the_report_marker_from_a_job_without_pr_code(folders):
-    from mlops_gitops.report.pr import MARKER
+    from mlops_gitops.report.github import MARKER
 
     for place in PLACES:
         path = folders[place] / "pr.yml"
