@@ -240,7 +240,7 @@ def _version_description(target: TrainingTarget, meta: dict) -> str:
 def _register(registry, project: Project, target: TrainingTarget, pipeline, metrics, split,
               meta: dict, frame) -> tuple[int, str]:
     """Log the run with the model and register it as a ready version: (number, run id)."""
-    from mlops_gitops.registry.mlflow import TrainingData
+    from mlops_gitops.registry.mlflow_runs import TrainingData
 
     model, spec = target.model, target.model.spec
     owned = owned_model_tags(project.name, spec)
