@@ -137,6 +137,11 @@ def lineage(project: Project, target: TrainingTarget, split_hash: str) -> dict:
     return {
         "fingerprint": target.fingerprint,
         "inputs": training_inputs(target.model.spec, target.dataset.spec, target.data_md5),
+        # what `verify` retrains from (the fingerprint's inputs leave out metrics and checks)
+        "specs": {"model": target.model.spec.spec.model_dump(
+                      mode="json", by_alias=True,
+                      exclude={"tests", "policy", "registered_model", "retrain"}),
+                  "dataset": target.dataset.spec.spec.model_dump(mode="json", by_alias=True)},
         "git": {"commit": commit, "dirty": dirty},
         "spec_files": files,
         "dataset": {"name": target.dataset.name, "path": target.dataset.spec.spec.path,

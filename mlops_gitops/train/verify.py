@@ -89,7 +89,8 @@ def verify_version(root: Path, tracking: Tracking, name: str, version: int,
                                           message=f"model version {name}/{version} does not "
                                           "exist (or has no training run)")])
     meta = registry.run_artifact_json(found.run_id, "lineage.json")
-    inputs = meta["inputs"]
+    # lineage before the fingerprint left metrics and checks out recorded the specs as "inputs"
+    inputs = meta.get("specs") or meta["inputs"]
     origin = f"{name}/{version} lineage"
     dataset = _recorded_spec(Dataset, meta["dataset"]["name"], inputs["dataset"], origin)
     model = _recorded_spec(Model, name, inputs["model"], origin)
