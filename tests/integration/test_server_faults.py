@@ -1,7 +1,7 @@
-"""Faults on the server's side: an `mlflow server` whose PostgreSQL password is wrong. The
-server refuses to start (its log says why); the client never sees the database settings, and
-its commands say clearly that no server is serving, exit 1, and print no secret. (A missing
-artifact bucket: tests/integration/test_s3.py.)
+"""Faults on the server's side: an `mlflow server` whose PostgreSQL password is wrong, or whose
+database does not exist. The server refuses to start (its log says why); the client never sees
+the database settings, and its commands say clearly that no server is serving, exit 1, and print
+no secret. (A missing artifact bucket: tests/integration/test_s3.py.)
 """
 
 from __future__ import annotations
@@ -22,18 +22,23 @@ SERVER = ("import sys, mlflow.store.db.utils as db; db.MAX_RETRY_COUNT = 2; "
           "from mlflow.cli import cli; sys.argv = ['mlflow', *sys.argv[1:]]; cli()")
 
 
-def test_a_wrong_database_password(postgres, example_repo, tmp_path):
-    postgres.create_database("faults")
+@pytest.mark.parametrize(("database", "password", "says"), [
+    ("faults", DB_PASSWORD, "password authentication failed"),
+    ("no_such_database", None, 'database "no_such_database" does not exist'),
+], ids=["wrong-password", "missing-database"])
+def test_a_wrong_database_setting(postgres, example_repo, tmp_path, database, password, says):
+    if database == "faults":
+        postgres.create_database("faults")
+    uri = postgres.uri(database, password) if password else postgres.uri(database)
     port = free_port()
     server = subprocess.run(
-        [sys.executable, "-c", SERVER, "server", "--backend-store-uri",
-         postgres.uri("faults", password=DB_PASSWORD), "--serve-artifacts",
+        [sys.executable, "-c", SERVER, "server", "--backend-store-uri", uri, "--serve-artifacts",
          "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
         capture_output=True, text=True, timeout=180, cwd=tmp_path,
         env={**clean_env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     assert server.returncode != 0
-    assert "password authentication failed" in server.stdout + server.stderr
+    assert says in server.stdout + server.stderr
 
     repo = use_server(example_repo, f"http://127.0.0.1:{port}", "faults")
     for command in (("plan", "--env", "dev"), ("status", "--env", "dev")):
