@@ -34,25 +34,35 @@ def _recorded(session, trained, model):
         return None, ""
 
 
+def _each_unless_known(models, session, trained, evaluate, recorded):
+    """({model name: what ``recorded(model, version, fingerprint)`` found still holding},
+    [``evaluate(model, registry)`` of each other model]), in the models' order."""
+    known, results = {}, []
+    for model in models:
+        version, fingerprint = _recorded(session, trained, model)
+        found = recorded(model, version, fingerprint)
+        if found is not None:
+            known[model.name] = found
+        else:
+            results.append(evaluate(model, session.registry() if session is not None else None))
+    return known, results
+
+
 def test_step(project, models, session=None, trained=None) -> StepResult:
     """Model tests of each model's challenger. With a run's ``session`` and ``trained`` results
     (by model name), a recorded result that still holds is reused
     (:mod:`mlops_gitops.evaluate.known`)."""
     from mlops_gitops.evaluate.known import known_tests
 
-    known: dict[str, str] = {}
-    runs = []
-    try:
-        for model in models:
-            version, fingerprint = _recorded(session, trained, model)
-            line = known_tests(model, version, fingerprint)
-            if line is not None:
-                known[model.name] = line
-                continue
-            from mlops_gitops.evaluate.model_tests import run_model_tests
+    def evaluate(model, registry):
+        from mlops_gitops.evaluate.model_tests import run_model_tests
 
-            runs.append(run_model_tests(project, model, registry=session.registry()
-                                        if session is not None else None))
+        return run_model_tests(project, model, registry=registry)
+
+    try:
+        known, runs = _each_unless_known(models, session, trained, evaluate,
+                                         lambda model, version, fingerprint:
+                                         known_tests(model, version, fingerprint))
     except DiagnosticError as exc:
         return StepResult("test", False, "model tests could not run",
                           render_text(exc.diagnostics).splitlines())
@@ -81,23 +91,21 @@ def compare_step(project, models, session=None, trained=None) -> StepResult:
     from mlops_gitops.evaluate.known import known_comparison
     from mlops_gitops.registry.ports import LookupUnavailable
 
-    known = {}
-    results = []
-    try:
-        for model in models:
-            version, fingerprint = _recorded(session, trained, model)
-            try:
-                found = known_comparison(project, model, version, fingerprint, session.reader) \
-                    if version is not None else None
-            except LookupUnavailable:
-                found = None
-            if found is not None:
-                known[model.name] = found
-                continue
-            from mlops_gitops.evaluate.compare import compare_model
+    def recorded(model, version, fingerprint):
+        if version is None:
+            return None
+        try:
+            return known_comparison(project, model, version, fingerprint, session.reader)
+        except LookupUnavailable:
+            return None
 
-            results.append(compare_model(project, model, registry=session.registry()
-                                         if session is not None else None))
+    def evaluate(model, registry):
+        from mlops_gitops.evaluate.compare import compare_model
+
+        return compare_model(project, model, registry=registry)
+
+    try:
+        known, results = _each_unless_known(models, session, trained, evaluate, recorded)
     except DiagnosticError as exc:
         return StepResult("compare", False, "comparison failed",
                           render_text(exc.diagnostics).splitlines())
