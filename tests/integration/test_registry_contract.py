@@ -1,9 +1,9 @@
 """One contract, every registry implementation (issue 13): the same behavioural tests run
 against the test fake, the MLflow adapter on an embedded SQLite store, the MLflow adapter on a
-real `mlflow server`, and the stdlib REST reader reading what the adapter wrote. A fake can
-never drift from the real thing unnoticed.
+real `mlflow server`, and the stdlib REST and SQLite readers reading what the adapter wrote. A
+fake or a fast reader can never drift from the real thing unnoticed.
 
-To add an implementation (e.g. a fast SQLite reader), add a factory to IMPLEMENTATIONS: it
+To add an implementation, add a factory to IMPLEMENTATIONS: it
 returns a ``Pair`` of a writer (the MLflow adapter, or the fake) and the reader under test.
 """
 
@@ -86,11 +86,23 @@ def _rest_reader(request, tmp_path) -> Pair:
     return Pair(writer, RestRegistryReader(tracking), _mlflow_add_version(writer))
 
 
+def _sqlite_reader(request, tmp_path) -> Pair:
+    """The fast reader of the embedded store (stdlib sqlite3) reading what the adapter wrote."""
+    from mlops_gitops.registry.mlflow import MlflowRegistry
+    from mlops_gitops.registry.sqlite import SqliteRegistryReader
+
+    tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}",
+                        artifact_location=(tmp_path / "artifacts").as_uri())
+    writer = MlflowRegistry(tracking)
+    return Pair(writer, SqliteRegistryReader(tracking), _mlflow_add_version(writer))
+
+
 IMPLEMENTATIONS = {
     "fake": _fake,
     "mlflow-sqlite": _mlflow_sqlite,
     "mlflow-server": _mlflow_server,
     "rest-reader": _rest_reader,
+    "sqlite-reader": _sqlite_reader,
 }
 WRITERS = ["fake", "mlflow-sqlite", "mlflow-server"]  # where writes themselves are the contract
 
