@@ -59,3 +59,12 @@ def copy_example(root: Path) -> Path:
     sh(root, "git", "add", "-A")
     sh(root, "git", "commit", "-qm", "example")
     return root
+
+
+def track_with_dvc(root: Path, remote: Path) -> None:
+    """DVC in the example project: its data tracked and pushed to a local remote."""
+    dvc = [sys.executable, "-m", "dvc"]
+    sh(root, *dvc, "init", "-q")
+    sh(root, *dvc, "remote", "add", "-d", "local", str(remote))
+    sh(root, *dvc, "add", "-q", "data/iris.csv", "data/diabetes.csv")
+    sh(root, *dvc, "push", "-q")

@@ -9,11 +9,10 @@ first time (build, start, smoke test) and again with nothing changed.
 from __future__ import annotations
 
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import MLOPS, copy_example, sh, timed
+from _common import MLOPS, copy_example, sh, timed, track_with_dvc
 
 RUNS = 3
 
@@ -21,11 +20,7 @@ RUNS = 3
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_example(Path(scratch) / "project")
-        dvc = [sys.executable, "-m", "dvc"]
-        sh(root, *dvc, "init", "-q")
-        sh(root, *dvc, "remote", "add", "-d", "local", str(Path(scratch) / "remote"))
-        sh(root, *dvc, "add", "-q", "data/iris.csv", "data/diabetes.csv")
-        sh(root, *dvc, "push", "-q")
+        track_with_dvc(root, Path(scratch) / "remote")
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
@@ -35,7 +30,7 @@ def main() -> None:
         sh(root, "git", "commit", "-qm", "dvc")
         first = timed(root, [MLOPS, "ci", "pr", "--base", "HEAD"], 1)
         again = timed(root, [MLOPS, "ci", "pr", "--base", "HEAD"], RUNS)
-        status = timed(root, [*dvc, "status"], RUNS)
+        status = timed(root, [sys.executable, "-m", "dvc", "status"], RUNS)
         deploy_first = timed(root, [MLOPS, "ci", "deploy", "--env", "dev"], 1)
         deploy_again = timed(root, [MLOPS, "ci", "deploy", "--env", "dev"], RUNS)
         sh(root, MLOPS, "undeploy", "--env", "dev")

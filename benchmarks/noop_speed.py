@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import ENV, REPO, copy_example, sh, timed
+from _common import ENV, REPO, copy_example, sh, timed, track_with_dvc
 
 RUNS = 5
 HEAVY = ("mlflow", "sqlalchemy", "sklearn", "pandas", "numpy", "scipy", "skops", "bentoml",
@@ -48,18 +48,14 @@ def main() -> None:
     ENV.update(CHILD_ENV)  # the commands timed are this checkout's
     with tempfile.TemporaryDirectory() as scratch:
         root = copy_example(Path(scratch) / "project")
-        dvc = [sys.executable, "-m", "dvc"]
-        sh(root, *dvc, "init", "-q")
-        sh(root, *dvc, "remote", "add", "-d", "local", str(Path(scratch) / "remote"))
-        sh(root, *dvc, "add", "-q", "data/iris.csv", "data/diabetes.csv")
-        sh(root, *dvc, "push", "-q")
+        track_with_dvc(root, Path(scratch) / "remote")
         sh(root, "git", "add", "-A")
         sh(root, "git", "commit", "-qm", "dvc")
         first = timed(root, [*MLOPS, "run"], 1)
         run = timed(root, [*MLOPS, "run"], RUNS)
         plan = timed(root, [*MLOPS, "plan", "--env", "dev"], RUNS)
         status = timed(root, [*MLOPS, "status"], RUNS, ok_codes=(0, 1))
-        dvc_status = timed(root, [*dvc, "status"], RUNS)
+        dvc_status = timed(root, [sys.executable, "-m", "dvc", "status"], RUNS)
         imports = {name: imported(root, *args) for name, args in (
             ("run", ("run",)), ("plan --env dev", ("plan", "--env", "dev")),
             ("status", ("status",)))}
