@@ -9,6 +9,7 @@ first time (build, start, smoke test) and again with nothing changed.
 from __future__ import annotations
 
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
