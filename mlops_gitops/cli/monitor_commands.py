@@ -85,21 +85,12 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
         data["model_age"] = [a.to_dict() for a in ages]
     if overdue and data["exit_code"] == 0:
         data["exit_code"] = 2
-    rendered = json.dumps(data, indent=2)
     render.write_atomic(out / "report.md", markdown + "\n")
-    render.write_atomic(out / "report.json", rendered + "\n")
+    render.write_atomic(out / "report.json", json.dumps(data, indent=2) + "\n")
     render.write_atomic(out / "drift.prom", render.prometheus(report)
                         + age.prometheus(args.env, ages))
-    if args.format == "json":
-        print(rendered)
-    elif args.format == "markdown":
-        print(markdown)
-    else:
-        print(render.text(report))
-        for line in age.text(ages):
-            print(line)
-        print(f"  report: {out / 'report.md'}; Prometheus gauges: {out / 'drift.prom'}")
     code = data["exit_code"]
+    proposals, failure = [], None
     if code == 2 and args.propose:
         reasons: dict[str, tuple[str, list[str]]] = {}
         for m in report.models:
@@ -112,8 +103,23 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
             why.append(f"v{a.version} in {args.env} was trained {a.age_days:.0f} day(s) ago, "
                        f"more than the maximum of {a.max_age_days:g}")
             reasons[a.spec_name] = (trigger, why)
-        _propose_all(args, project, {k: (t, "; ".join(w)) for k, (t, w) in reasons.items()},
-                     markdown, {m.spec_name: _served_label(m, args.env) for m in served})
+        proposals, failure = _propose_all(
+            args, project, {k: (t, "; ".join(w)) for k, (t, w) in reasons.items()}, markdown,
+            {m.spec_name: _served_label(m, args.env) for m in served})
+    if args.format == "json":
+        print(json.dumps({**data, "proposals": [_proposal_dict(p) for p in proposals]},
+                         indent=2))
+    elif args.format == "markdown":
+        print(markdown + _proposals_markdown(proposals))
+    else:
+        print(render.text(report))
+        for line in age.text(ages):
+            print(line)
+        print(f"  report: {out / 'report.md'}; Prometheus gauges: {out / 'drift.prom'}")
+        for proposal in proposals:
+            _print_proposal(proposal, "text")
+    if failure is not None:
+        raise failure
     return code
 
 
@@ -122,15 +128,41 @@ def _served_label(model, env: str) -> tuple[str, str | None]:
 
 
 def _propose_all(args, project, reasons: dict[str, tuple[str, str]], report: str,
-                 served: dict[str, tuple[str, str | None]]) -> None:
-    """One proposal per model (a DiagnosticError, exit 1, when one cannot be made)."""
+                 served: dict[str, tuple[str, str | None]]) -> tuple[list, DiagnosticError | None]:
+    """One proposal per model, and the error of those that could not be made (the others are
+    made all the same)."""
     from mlops_gitops.pipeline.retrain import propose
 
+    proposals, problems = [], []
     for spec_name, (trigger, reason) in sorted(reasons.items()):
-        proposal = propose(project.root, spec_name, trigger, reason, report, base=args.base,
-                           served=served.get(spec_name),
-                           progress=_stderr if args.format == "text" else lambda m: None)
-        _print_proposal(proposal, args.format, stream=sys.stderr)
+        try:
+            proposal = propose(project.root, spec_name, trigger, reason, report, base=args.base,
+                               served=served.get(spec_name),
+                               progress=_stderr if args.format == "text" else lambda m: None)
+        except DiagnosticError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        proposals.append(proposal)
+        if args.format != "text":  # stdout is the report: a line for the job's log
+            _print_proposal(proposal, "text", stream=sys.stderr)
+    return proposals, DiagnosticError(problems) if problems else None
+
+
+def _proposal_dict(proposal) -> dict:
+    """A proposal in the JSON report (its description is the report itself, in its file)."""
+    return {k: v for k, v in proposal.to_dict().items() if k != "description"}
+
+
+def _proposals_markdown(proposals: list) -> str:
+    if not proposals:
+        return ""
+    lines = ["", "### Retraining proposals", ""]
+    for p in proposals:
+        where = f"[pull request]({p.pr_url})" if p.pr_url else \
+            f"branch `{p.branch}` (no token: not pushed)"
+        lines.append(f"- `{p.model}` ({p.trigger}): {where}, {p.mode} at `{p.commit[:12]}`, "
+                     f"retrain.generation {p.generation}, trains on {p.data}")
+    return "\n".join(lines)
 
 
 def _stderr(message: str) -> None:
@@ -139,12 +171,14 @@ def _stderr(message: str) -> None:
 
 def _print_proposal(proposal, fmt: str, stream=None) -> None:
     stream = stream or sys.stdout
-    if fmt == "json" and stream is sys.stdout:
-        print(json.dumps(proposal.to_dict(), indent=2))
+    if fmt == "json":
+        print(json.dumps(proposal.to_dict(), indent=2), file=stream)
         return
     print(f"retraining proposal for {proposal.model} ({proposal.trigger}): branch "
           f"{proposal.branch} {proposal.mode} at {proposal.commit[:12]} "
           f"(retrain.generation {proposal.generation}; trains on {proposal.data})", file=stream)
+    if proposal.data_update:
+        print(proposal.data_update.replace("`", "").replace("**", ""), file=stream)
     print(proposal.next_step, file=stream)
 
 
@@ -196,22 +230,29 @@ def cmd_feedback(args: argparse.Namespace, project) -> int:
                 prefix: feedback.DEGRADED, f"{prefix}.at": now_iso(),
                 f"{prefix}.bento": bento.get(quality.model, ""),
                 f"{prefix}.reason": feedback.degraded_reason(quality)[:4000]})
-    if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2))
-    elif args.format == "markdown":
-        print(feedback.markdown(report))
-    else:
-        print(feedback.text(report))
-        for quality in degraded:
-            print(f"  recorded {health_tag(args.env)} = degraded on "
-                  f"{quality.model}/{quality.version}: {feedback.degraded_reason(quality)}")
+    proposals, failure = [], None
     if degraded and args.propose:
         spec_names = {m.name: m for m in served}
         reasons = {spec_names[q.model].spec_name: (
             "quality", f"live quality in {args.env}: v{q.version} "
             f"{feedback.degraded_reason(q)}") for q in degraded if q.model in spec_names}
-        _propose_all(args, project, reasons, feedback.markdown(report),
-                     {m.spec_name: _served_label(m, args.env) for m in served})
+        proposals, failure = _propose_all(
+            args, project, reasons, feedback.markdown(report),
+            {m.spec_name: _served_label(m, args.env) for m in served})
+    if args.format == "json":
+        print(json.dumps({**report.to_dict(), "proposals": [_proposal_dict(p) for p in proposals]},
+                         indent=2))
+    elif args.format == "markdown":
+        print(feedback.markdown(report) + _proposals_markdown(proposals))
+    else:
+        print(feedback.text(report))
+        for quality in degraded:
+            print(f"  recorded {health_tag(args.env)} = degraded on "
+                  f"{quality.model}/{quality.version}: {feedback.degraded_reason(quality)}")
+        for proposal in proposals:
+            _print_proposal(proposal, "text")
+    if failure is not None:
+        raise failure
     return report.exit_code
 
 
@@ -239,7 +280,9 @@ def add_commands(commands, command, load_project) -> None:
                  "and record 'degraded' on the version when one fails.", formats, group)
     fb.add_argument("--env", "-e", default=argparse.SUPPRESS, metavar="ENV",
                     help="environment name")
-    fb.add_argument("file", type=Path, metavar="FILE", help="labels file (.csv or .jsonl)")
+    fb.add_argument("file", type=Path, metavar="PATH",
+                    help="labels file (.csv or .jsonl), or a folder of them (read in name "
+                         "order; a later label of the same request wins)")
     for sub in (monitor, fb):
         sub.add_argument("--propose", action="store_true", default=argparse.SUPPRESS
                          if sub is fb else False,

@@ -122,6 +122,50 @@ def default_remote(root: Path) -> str | None:
     return str((root / ".dvc" / url.removeprefix("file://")).resolve())  # absolute stays absolute
 
 
+def is_import(root: Path, relative: str) -> bool:
+    """Whether the data's ``.dvc`` file is an import (``dvc import`` / ``dvc import-url``): it
+    names the source it was fetched from, so ``dvc update`` can fetch a newer version."""
+    try:
+        pointer = yaml.load(dvc_file(root, relative).read_text(encoding="utf-8"),
+                            Loader=yaml.CSafeLoader)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(pointer, dict) and bool(pointer.get("deps"))
+
+
+@dataclass(frozen=True)
+class ImportUpdate:
+    before: str | None  # md5 before ``dvc update``
+    after: str | None  # md5 after (the same when the source has not changed)
+    problem: str = ""  # why it was not updated, or why the new data was not pushed
+
+
+def update_import(root: Path, relative: str, cache: Path | None = None) -> ImportUpdate:
+    """``dvc update`` of an imported data file, then ``dvc push`` of the new version to the
+    default remote (so a CI runner can pull it). ``cache``: the DVC cache to use (a temporary
+    worktree shares its repository's). Failures are returned, not raised: the caller goes on
+    with the recorded version."""
+    before = data_version(root, relative).md5
+    if cache is not None:
+        set_cache = run_dvc(root, "config", "--local", "cache.dir", str(cache))
+        if set_cache.returncode != 0:
+            return ImportUpdate(before, before, f"dvc config failed: {dvc_reason(set_cache)}")
+    updated = run_dvc(root, "update", "--quiet", f"{relative}.dvc")
+    if updated.returncode != 0:
+        return ImportUpdate(before, before, f"'dvc update' failed: {dvc_reason(updated)}")
+    after = data_version(root, relative).md5
+    if after == before:
+        return ImportUpdate(before, after)
+    if default_remote(root) is None:
+        return ImportUpdate(before, after, "no default DVC remote: the new version is only in "
+                            "this machine's DVC cache ('dvc remote add -d', then 'dvc push')")
+    pushed = run_dvc(root, "push", "--quiet", f"{relative}.dvc")
+    if pushed.returncode != 0:
+        return ImportUpdate(before, after, f"'dvc push' failed: {dvc_reason(pushed)}; push it "
+                            "before the pull request's pipeline runs")
+    return ImportUpdate(before, after)
+
+
 def _missing_local_remote(root: Path, relative: str, spec_file: str) -> Diagnostic | None:
     """A diagnostic when the default remote is a local folder that does not exist (yet)."""
     url = default_remote(root)

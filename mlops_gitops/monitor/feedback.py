@@ -125,7 +125,34 @@ def _error(path: Path, message: str, hint: str = "") -> DiagnosticError:
     return DiagnosticError([Diagnostic(str(path), code="feedback", message=message, hint=hint)])
 
 
+LABEL_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json")
+
+
 def read_labels(path: Path) -> Labels:
+    """The labels of a file, or of every labels file in a folder (``*.csv``, ``*.jsonl``,
+    ``*.ndjson``, ``*.json``, in name order). A request (and index) labelled twice keeps its last
+    label: a later line or file corrects an earlier one."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir()
+                       if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES
+                       and p.stat().st_size > 0)
+        if not files:
+            raise _error(path, "no labels file in the folder",
+                         f"put CSV or JSON-lines files of request_id,label[,index] there "
+                         f"({', '.join('*' + s for s in LABEL_SUFFIXES)})")
+        parts = [_read_labels_file(p) for p in files]
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        invalid = sum(p.invalid for p in parts)
+    else:
+        labels = _read_labels_file(path)
+        frame, invalid = labels.frame, labels.invalid
+    key = frame["index"].fillna(-1.0)
+    frame = frame.loc[~pd.DataFrame({"r": frame["request_id"], "i": key})
+                      .duplicated(keep="last")].reset_index(drop=True)
+    return Labels(frame, invalid)
+
+
+def _read_labels_file(path: Path) -> Labels:
     """A CSV (header ``request_id,label[,index]``) or JSON-lines file of labels."""
     try:
         data = path.read_bytes()

@@ -5,7 +5,9 @@ reviewed and ``ci pr`` trains) with one commit that bumps ``spec.retrain.generat
 model's spec file and records the trigger and the reason next to it. The generation is part of
 the model's fingerprint (:mod:`mlops_gitops.identity`), so the pull request's pipeline trains a
 new version, on the data version the branch's ``.dvc`` file names: the newest one on the base
-branch, or newer data pushed onto the proposal branch before it is merged.
+branch (for a dataset imported with ``dvc import``/``import-url``, the newest at its source:
+``dvc update`` on the branch, pushed to the DVC remote), or newer data pushed onto the proposal
+branch before it is merged.
 
 The proposal is **updated, never duplicated**: the branch name depends on the model only. While
 the branch holds nothing but proposal commits (each carries the ``Mlops-Gitops-Retrain:``
@@ -56,6 +58,7 @@ class Proposal:
     description_file: str = ""  # written for `gh pr create --body-file`
     pr_url: str | None = None
     next_step: str = ""
+    data_update: str = ""  # what `dvc update` did for an imported dataset
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,7 +149,7 @@ def edit_retrain(text: str, document, values: dict) -> str:
 # --- the proposal --------------------------------------------------------------------------------
 
 def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, before: int,
-             after: int, data: str, served: str, report: str) -> str:
+             after: int, data: str, served: str, report: str, data_update: str = "") -> str:
     lines = [MARKER, f"## Retrain `{model}` (trigger: {trigger})", "", f"**Reason:** {reason}", "",
              (f"This branch sets `spec.retrain.generation` in `{spec_file}` from {before} to "
               f"{after}." if before != after else f"This branch has `spec.retrain.generation` "
@@ -154,6 +157,8 @@ def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, b
              + " The generation is part of the model's fingerprint, so this pull "
              f"request's pipeline (`mlops-gitops ci pr`) trains a new version on the data "
              f"this branch names: {data}.", ""]
+    if data_update:
+        lines += [data_update, ""]
     if served:
         lines += [served, ""]
     lines += ["To retrain on newer data, add it to this branch before merging "
@@ -274,13 +279,16 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
                              f"{problems[0].message if problems else 'retrain not found'}",
                              "add 'retrain: {generation: N}' to the model's spec by hand")
             dataset = located.datasets.get(loaded.spec.spec.dataset)
-            data, md5 = "(dataset not found)", None
+            data, md5, data_note = "(dataset not found)", None, ""
             if dataset is not None:
+                data_note = _fetch_newest(root, tree, dataset.spec.path, progress)
                 md5 = data_version(tree, dataset.spec.path).md5
                 data = f"`{dataset.spec.path}` (md5 `{md5}`)" if md5 else \
                     f"`{dataset.spec.path}` (not tracked by DVC)"
+                if data_note:
+                    _git(tree, "add", f"{dataset.spec.path}.dvc")
             description = describe(model, trigger, reason, base, relative, before, after,
-                                   data, served_note(served, md5), report)
+                                   data, served_note(served, md5), report, data_note)
             _git(tree, "add", relative)
             if _git(tree, "diff", "--cached", "--quiet", check=False).returncode == 0:
                 mode = "unchanged"  # appended before with this very reason and trigger
@@ -306,12 +314,42 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
     by_hand = (f"git push --force-with-lease origin {branch} && gh pr create --base {base} "
                f"--head {branch} --title '{title}' --body-file {shown}")
     proposal = Proposal(model, trigger, reason, branch, base, relative, after, data, commit, mode,
-                        title, description, str(body_file), next_step=f"next: {by_hand}")
+                        title, description, str(body_file), next_step=f"next: {by_hand}",
+                        data_update=data_note)
     if open_pr if open_pr is not None else github_token() is not None:
         url = push_and_open(root, branch, base, title, description, by_hand, progress)
         proposal = Proposal(**{**asdict(proposal), "pr_url": url,
                                "next_step": f"pull request: {url}"})
     return proposal
+
+
+def _fetch_newest(root: Path, tree: Path, relative: str, progress: Progress) -> str:
+    """For a dataset imported with ``dvc import``/``import-url``: ``dvc update`` in the proposal's
+    worktree (sharing the repository's DVC cache and local config), so the branch trains on the
+    newest version at its source; the new version is pushed to the DVC remote. A sentence for
+    the description ("" for data that is not an import)."""
+    from mlops_gitops.data.versioning import is_import, run_dvc, update_import
+
+    if not is_import(tree, relative):
+        return ""
+    progress(f"dvc update {relative} (an import: fetching its newest version)")
+    local = root / ".dvc" / "config.local"
+    if local.is_file():  # credentials and local remote settings are not in git
+        (tree / ".dvc" / "config.local").write_bytes(local.read_bytes())
+    cache = run_dvc(root, "cache", "dir")
+    update = update_import(tree, relative, Path(cache.stdout.strip())
+                           if cache.returncode == 0 and cache.stdout.strip() else None)
+    if update.after != update.before:
+        note = (f"`{relative}` is imported: `dvc update` fetched a newer version from its source "
+                f"(md5 `{update.before}` -> `{update.after}`), committed on this branch.")
+    elif not update.problem:
+        note = f"`{relative}` is imported: `dvc update` found no newer version at its source."
+    else:
+        note = f"`{relative}` is imported but was not updated"
+    if update.problem:
+        note += f" **{update.problem}**"
+        progress(f"warning: {relative}: {update.problem}")
+    return note
 
 
 def _base_generation(root: Path, base_ref: str, relative: str, model: str) -> int:

@@ -235,12 +235,14 @@ def test_monitor_real_traffic_then_drift_proposes_retraining_once(deployed):
     assert "Traceback" not in drifted.stderr
     branch = "retrain/iris-classifier"
     assert f"branch {branch} created" in drifted.stderr, drifted.stderr
+    [proposal] = report["proposals"]
+    assert proposal["branch"] == branch and proposal["trigger"] == "drift"
     spec = run(repo, "git", "show", f"{branch}:specs/models/iris-classifier.yaml").stdout
     assert 'retrain: {generation: 1, trigger: "drift"' in spec and "petal_length" in spec
     body = (repo / ".mlops" / "retrain" / "iris-classifier.md").read_text()
     assert "| petal_length |" in body and "trained on data md5" in body and "v1 in `dev`" in body
     again = cli(repo, "monitor", "--env", "dev", "--since", since, "--propose")
-    assert again.returncode == 2 and f"branch {branch} unchanged" in again.stderr, again.stderr
+    assert again.returncode == 2 and f"branch {branch} unchanged" in again.stdout, again.stdout
     assert run(repo, "git", "rev-list", "--count", f"main..{branch}").stdout.strip() == "1"
     assert run(repo, "git", "branch", "--list", "retrain/*").stdout.split() == [branch]
 

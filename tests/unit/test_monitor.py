@@ -369,6 +369,35 @@ def test_feedback_bad_files_are_explained(project, registry, tmp_path):
     assert "Traceback" not in missing.output + result.output
 
 
+def test_feedback_from_a_folder_later_labels_correct_earlier_ones(project, registry, tmp_path):
+    frame = sample(300)
+    write_log(project, frame, frame["species"])
+    folder = tmp_path / "feedback"
+    folder.mkdir()
+    wrong = pd.DataFrame({"request_id": [f"r{i}" for i in range(300)], "label": "setosa"})
+    wrong.to_csv(folder / "2026-11-01.csv", index=False)
+    (folder / "empty.jsonl").write_text("")  # a file still being written: skipped
+    (folder / "notes.txt").write_text("not labels")
+    result = call_cli("monitor", "feedback", "--env", "dev", str(folder), "--format", "json",
+                      cwd=project)
+    assert result.returncode == 2, result.output
+    assert json.loads(result.stdout)["labels"] == 300
+    # a later file with the true labels corrects every one of them: no label counted twice
+    (folder / "2026-11-02.jsonl").write_text("\n".join(
+        json.dumps({"request_id": f"r{i}", "label": s}) for i, s in enumerate(frame["species"])))
+    result = call_cli("monitor", "feedback", "--env", "dev", str(folder), "--format", "json",
+                      cwd=project)
+    assert result.returncode == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["labels"] == 300 and report["models"][0]["joined"] == 300
+    assert report["models"][0]["metrics"][0]["value"] == 1.0
+    empty = tmp_path / "none"
+    empty.mkdir()
+    result = call_cli("monitor", "feedback", "--env", "dev", str(empty), cwd=project)
+    assert result.returncode == 1 and "no labels file in the folder" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_a_log_read_in_parallel_parts_reads_the_same_rows(project):
     from mlops_gitops.monitor.logread import read_log
     from mlops_gitops.monitor.served import load_served

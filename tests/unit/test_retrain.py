@@ -5,6 +5,7 @@ another."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -367,8 +368,8 @@ def test_on_drift_monitor_proposes_with_its_report(deployed):
     no_traceback(result)
     assert result.returncode == 2, result.output
     assert f"retraining proposal for iris-classifier (drift): branch {BRANCH} created" in \
-        result.stderr
-    assert "gh pr create" in result.stderr
+        result.stdout
+    assert "gh pr create" in result.stdout
     spec = show(deployed, BRANCH)
     assert re.search(r'retrain: \{generation: 1, trigger: "drift", reason: "drift in dev: v1 '
                      r'drifted on [^"]*petal_length', spec)
@@ -376,8 +377,44 @@ def test_on_drift_monitor_proposes_with_its_report(deployed):
     assert "<summary>Monitor report</summary>" in body and "| petal_length | psi |" in body
     assert "**the same data this branch names**" in body
     again = call_cli("monitor", "--env", "dev", "--propose", cwd=deployed)
-    assert again.returncode == 2 and "unchanged" in again.stderr, again.output
+    assert again.returncode == 2 and "unchanged" in again.stdout, again.output
     assert git(deployed, "rev-list", "--count", f"main..{BRANCH}") == "1"
+
+
+def test_proposals_are_in_the_json_and_markdown_reports(deployed):
+    frame = shifted(400)
+    write_log(deployed, frame, ["virginica"] * len(frame))
+    result = call_cli("monitor", "--env", "dev", "--propose", "--format", "json", cwd=deployed)
+    assert result.returncode == 2, result.output
+    report = json.loads(result.stdout)  # stdout is one JSON document, proposals included
+    [proposal] = report["proposals"]
+    assert proposal["branch"] == BRANCH and proposal["mode"] == "created"
+    assert proposal["trigger"] == "drift" and proposal["commit"] == git(deployed, "rev-parse",
+                                                                        BRANCH)
+    assert "description" not in proposal and proposal["description_file"].endswith(
+        "iris-classifier.md")
+    assert f"branch {BRANCH} created" in result.stderr  # a line for the job's log
+    result = call_cli("monitor", "--env", "dev", "--propose", "--format", "markdown",
+                      cwd=deployed)
+    assert result.returncode == 2, result.output
+    assert "### Retraining proposals" in result.stdout
+    assert f"branch `{BRANCH}` (no token: not pushed), unchanged" in result.stdout
+
+
+def test_a_proposal_that_cannot_be_made_still_reports_then_exits_1(deployed):
+    frame = shifted(400)
+    write_log(deployed, frame, ["virginica"] * len(frame))
+    git(deployed, "branch", BRANCH)  # someone's branch of that name, not a proposal
+    (deployed / "NOTES.md").write_text("theirs\n")
+    git(deployed, "checkout", "-q", BRANCH)
+    commit_all(deployed, "their work")
+    git(deployed, "checkout", "-q", "main")
+    result = call_cli("monitor", "--env", "dev", "--propose", "--format", "json", cwd=deployed)
+    no_traceback(result)
+    assert result.returncode == 1, result.output
+    assert json.loads(result.stdout)["verdict"] == "drift"  # the report is not lost
+    assert json.loads(result.stdout)["proposals"] == []
+    assert "already exists with other content" in result.stderr
 
 
 def test_healthy_traffic_proposes_nothing(deployed):
@@ -464,7 +501,7 @@ def test_on_degraded_quality_feedback_proposes(deployed, monkeypatch, tmp_path):
     no_traceback(result)
     assert result.returncode == 2, result.output
     assert recorded["mlops.health.dev"] == "degraded"
-    assert f"retraining proposal for iris-classifier (quality): branch {BRANCH}" in result.stderr
+    assert f"retraining proposal for iris-classifier (quality): branch {BRANCH}" in result.stdout
     assert 'trigger: "quality", reason: "live quality in dev: v1 live accuracy' in \
         show(deployed, BRANCH)
     body = (deployed / ".mlops" / "retrain" / "iris-classifier.md").read_text()
@@ -484,6 +521,72 @@ def test_on_new_data_the_changed_md5_changes_the_fingerprint(repo):
     new = data_version(repo, "data/iris.csv").md5
     assert old != new
     assert fingerprint(model, dataset, old) != fingerprint(model, dataset, new)
+
+
+def dvc(root: Path, *args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, check=True,
+                          capture_output=True, text=True,
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1"}).stdout
+
+
+@pytest.fixture
+def imported(repo, tmp_path) -> tuple[Path, Path, Path]:
+    """``repo`` whose iris data is a ``dvc import-url`` of a file outside it (where a data
+    pipeline exports), with a local DVC remote; (repo, source file, remote folder)."""
+    from mlops_gitops.examples import iris_frame
+
+    source = tmp_path / "exports" / "iris.csv"
+    source.parent.mkdir()
+    iris_frame().head(120).to_csv(source, index=False)
+    (repo / "data" / "iris.csv.dvc").unlink()
+    dvc(repo, "init", "-q")
+    dvc(repo, "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    dvc(repo, "import-url", "-q", str(source), "data/iris.csv")
+    dvc(repo, "push", "-q")
+    commit_all(repo, "iris imported from the exports")
+    return repo, source, tmp_path / "remote"
+
+
+def test_a_proposal_fetches_the_newest_version_of_imported_data(imported):
+    """The 'newest data version' of an import is at its source: the proposal runs `dvc update`
+    on its branch, commits the new md5 with the spec and pushes the data for CI to pull."""
+    from mlops_gitops.data.versioning import data_version
+    from mlops_gitops.examples import iris_frame
+
+    repo, source, remote = imported
+    old_md5 = data_version(repo, "data/iris.csv").md5
+    iris_frame().to_csv(source, index=False)  # the export grew: 150 rows
+    result = retrain(repo, "iris-classifier", "--reason", "new labelled rows")
+    assert result.returncode == 0, result.output
+    assert "dvc update data/iris.csv" in result.stderr
+    pointer = show(repo, BRANCH, "data/iris.csv.dvc")
+    new_md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    assert f"md5: {new_md5}" in pointer and new_md5 != old_md5
+    assert (remote / "files" / "md5" / new_md5[:2] / new_md5[2:]).is_file()  # CI can pull it
+    assert data_version(repo, "data/iris.csv").md5 == old_md5  # the checkout is untouched
+    assert git(repo, "status", "--porcelain") == ""
+    body = (repo / ".mlops" / "retrain" / "iris-classifier.md").read_text()
+    assert f"md5 `{old_md5}` -> `{new_md5}`" in body and f"(md5 `{new_md5}`)" in body
+    again = retrain(repo, "iris-classifier", "--reason", "new labelled rows")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.output
+    # once merged, nothing is newer at the source than what main names: the proposal says so
+    git(repo, "merge", "-q", "--ff-only", BRANCH)
+    later = retrain(repo, "iris-classifier", "--reason", "scheduled")
+    assert later.returncode == 0, later.output
+    assert show(repo, BRANCH, "data/iris.csv.dvc") == show(repo, "main", "data/iris.csv.dvc")
+    assert "found no newer version" in (repo / ".mlops" / "retrain" /
+                                        "iris-classifier.md").read_text()
+
+
+def test_an_unreachable_import_source_still_proposes_on_the_recorded_data(imported):
+    repo, source, _ = imported
+    source.unlink()
+    result = retrain(repo, "iris-classifier", "--reason", "drift", "--format", "json")
+    assert result.returncode == 0, result.output
+    proposal = json.loads(result.stdout)
+    assert "'dvc update' failed" in proposal["data_update"]
+    assert show(repo, BRANCH, "data/iris.csv.dvc") == show(repo, "main", "data/iris.csv.dvc")
+    assert "was not updated" in proposal["description"]
 
 
 def test_a_block_retrain_with_a_schedule_is_rewritten_in_place(repo):

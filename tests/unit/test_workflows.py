@@ -299,5 +299,32 @@ def test_monitor_workflow_is_scheduled_and_calls_no_missing_command(folders):
         checkout = next(s for _, s in _steps(workflow) if s.get("uses", "").startswith(
             "actions/checkout@"))
         assert checkout["with"]["fetch-depth"] == 0  # main, and the training commits' dates
-        step = next(s for _, s in _steps(workflow) if "--propose" in s.get("run", ""))
-        assert step["if"] == "${{ !cancelled() }}" and "GH_TOKEN" in step["env"]
+        steps = [s for _, s in _steps(workflow) if "--propose" in s.get("run", "")]
+        assert len(steps) == 2  # drift and age; live quality
+        for step in steps:
+            assert step["if"] == "${{ !cancelled() }}" and "GH_TOKEN" in step["env"]
+
+
+def test_monitor_workflow_checks_live_quality_when_labels_are_there(folders, tmp_path):
+    """The feedback step's script, run with a stand-in mlops-gitops on PATH: no labels folder
+    is a note and exit 0; labels there are checked (and an exit 2 fails the step)."""
+    workflow = _load(folders["repository"] / "monitor.yml")
+    [script] = [s["run"] for _, s in _steps(workflow) if "monitor feedback" in s.get("run", "")]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mlops-gitops"
+    fake.write_text('#!/bin/sh\necho "$@" > "$CALLS"\nexit "${FAKE_EXIT:-0}"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "ENV_NAME": "prod", "CALLS": str(tmp_path / "calls"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "no labels in .mlops/feedback/prod" in done.stdout
+    assert not (tmp_path / "calls").exists()
+    (tmp_path / ".mlops" / "feedback" / "prod").mkdir(parents=True)
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path,
+                          env={**env, "FAKE_EXIT": "2"}, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert (tmp_path / "calls").read_text().split() == [
+        "monitor", "feedback", "--env", "prod", ".mlops/feedback/prod", "--format", "markdown",
+        "--propose"]
