@@ -104,15 +104,19 @@ class _Collector:
             return False
         getter = self.getter
         try:
-            rows = [getter(instance) for instance in inputs]
+            if len(inputs) == 1:  # most requests: no list to build
+                self.rows.append(getter(inputs[0]))
+                self.outputs.append(outputs[0])
+            else:
+                rows = [getter(instance) for instance in inputs]
+                self.rows += rows
+                self.outputs += outputs
         except (KeyError, TypeError, IndexError):
             return False
-        self.rows += rows
-        self.outputs += outputs
         self.times.append(at)
         if self.keep_ids:
             self.rids.append(obj.get("request_id"))
-        self.counts.append(len(rows))
+        self.counts.append(len(inputs))
         return True
 
     def close_batch(self) -> None:

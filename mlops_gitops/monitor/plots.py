@@ -14,7 +14,7 @@ from mlops_gitops.monitor.render import column_label
 from mlops_gitops.monitor.stats import as_categories
 from mlops_gitops.report.plots import _pyplot, _save
 
-MAX_POINTS = 50_000  # a histogram of a random sample this big looks the same and draws fast
+MAX_POINTS = 50_000  # category shares of a random sample this big look the same
 
 
 def _safe(text: str) -> str:
@@ -30,17 +30,19 @@ def _sample(values: pd.Series, seed: int = 0) -> pd.Series:
 def histogram(path: Path, title: str, reference: pd.Series, current: pd.Series) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ref = _sample(reference.dropna())
-    cur = _sample(current.dropna())
+    ref, cur = reference.dropna(), current.dropna()
     numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur) and \
         not pd.api.types.is_bool_dtype(ref)
-    if numeric:
-        both = np.concatenate([ref.to_numpy(float), cur.to_numpy(float)])
-        both = both[np.isfinite(both)]
-        edges = np.histogram_bin_edges(both, bins=30) if len(both) else 10
-        ax.hist(ref.to_numpy(float), bins=edges, density=True, alpha=0.55, label="reference")
-        ax.hist(cur.to_numpy(float), bins=edges, density=True, alpha=0.55, label="current")
+    if numeric:  # counted in numpy over every value, drawn as two step outlines
+        values = [v[np.isfinite(v)] for v in (ref.to_numpy(float), cur.to_numpy(float))]
+        both = np.concatenate(values)
+        edges = np.histogram_bin_edges(both, bins=30) if len(both) else np.linspace(0, 1, 11)
+        for part, label in zip(values, ("reference", "current"), strict=True):
+            if len(part):
+                density, _ = np.histogram(part, bins=edges, density=True)
+                ax.stairs(density, edges, fill=True, alpha=0.55, label=label)
     else:
+        ref, cur = _sample(ref), _sample(cur)
         ref_share = as_categories(ref).value_counts(normalize=True)
         cur_share = as_categories(cur).value_counts(normalize=True)
         categories = sorted(set(ref_share.index) | set(cur_share.index))[:30]

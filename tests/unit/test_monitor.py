@@ -15,7 +15,7 @@ import pytest
 from mlops_gitops.examples import iris_frame, write_example
 from mlops_gitops.monitor.reference import md5_of
 from mlops_gitops.monitor.served import served_models
-from mlops_gitops.monitor.stats import column_drift
+from mlops_gitops.monitor.stats import column_drift, wasserstein
 
 from .support import call_cli, copy_example_project
 
@@ -140,6 +140,20 @@ def test_ks_and_chi_squared_with_a_small_reference(project):
     assert result.returncode == 2, result.output
     assert set(report["models"][0]["drifted"]) == {"petal_length", "petal_width",
                                                    "__prediction__"}
+
+
+@pytest.mark.parametrize("sizes", [(1, 1), (1, 7), (300, 400), (5000, 200_000),
+                                   (200_000, 5000)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_wasserstein_is_scipys(sizes, ties):
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(sum(sizes))
+    u, v = rng.normal(0, 1, sizes[0]), rng.normal(0.3, 2, sizes[1])
+    if ties:  # many equal values, inside each sample and across the two
+        u, v = u.round(1), v.round(1)
+    assert wasserstein(u, v) == pytest.approx(wasserstein_distance(u, v), rel=1e-12, abs=1e-15)
+    assert wasserstein(u, u.copy()) == 0
 
 
 def test_wasserstein_and_jensen_shannon_with_a_large_reference():
