@@ -80,11 +80,17 @@ def _pull_hint(result: subprocess.CompletedProcess) -> str:
             "('dvc push' from a machine that has it)")
 
 
-def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_dvc(root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``dvc ARGS`` in ``root``; a run over ``timeout`` seconds is killed and returned as a
+    failure (exit code 124, like timeout(1)) with the reason in its stderr."""
     require("dvc")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
-                          capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "dvc", *args]
+    try:
+        return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"ERROR: no answer within {timeout:g} s")
 
 
 def dvc_reason(result: subprocess.CompletedProcess) -> str:
@@ -133,6 +139,9 @@ def is_import(root: Path, relative: str) -> bool:
     return isinstance(pointer, dict) and bool(pointer.get("deps"))
 
 
+DVC_NETWORK_TIMEOUT_S = 600  # a source or remote that hangs must not hold a scheduled job
+
+
 @dataclass(frozen=True)
 class ImportUpdate:
     before: str | None  # md5 before ``dvc update``
@@ -150,7 +159,8 @@ def update_import(root: Path, relative: str, cache: Path | None = None) -> Impor
         set_cache = run_dvc(root, "config", "--local", "cache.dir", str(cache))
         if set_cache.returncode != 0:
             return ImportUpdate(before, before, f"dvc config failed: {dvc_reason(set_cache)}")
-    updated = run_dvc(root, "update", "--quiet", f"{relative}.dvc")
+    updated = run_dvc(root, "update", "--quiet", f"{relative}.dvc",
+                      timeout=DVC_NETWORK_TIMEOUT_S)
     if updated.returncode != 0:
         return ImportUpdate(before, before, f"'dvc update' failed: {dvc_reason(updated)}")
     after = data_version(root, relative).md5
@@ -159,7 +169,8 @@ def update_import(root: Path, relative: str, cache: Path | None = None) -> Impor
     if default_remote(root) is None:
         return ImportUpdate(before, after, "no default DVC remote: the new version is only in "
                             "this machine's DVC cache ('dvc remote add -d', then 'dvc push')")
-    pushed = run_dvc(root, "push", "--quiet", f"{relative}.dvc")
+    pushed = run_dvc(root, "push", "--quiet", f"{relative}.dvc",
+                     timeout=DVC_NETWORK_TIMEOUT_S)
     if pushed.returncode != 0:
         return ImportUpdate(before, after, f"'dvc push' failed: {dvc_reason(pushed)}; push it "
                             "before the pull request's pipeline runs")
