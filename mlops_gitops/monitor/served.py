@@ -68,14 +68,21 @@ def load_served(root: Path, env: str) -> list[ServedModel]:
     import json
 
     from mlops_gitops.deploy.local import LocalTarget
-    from mlops_gitops.serving.bento import bentoml_home, read_manifest
+    from mlops_gitops.serving.bento import TAG, bentoml_home, read_manifest
 
     home = bentoml_home(root)
-    record = LocalTarget(root, home).record(env)
+    target = LocalTarget(root, home)
+    record = target.record(env)
     manifest = None
     if record and record.get("bento"):
+        tag = str(record["bento"])
+        if not TAG.fullmatch(tag):
+            raise _error(env, f"the deploy record {target.folder(env) / 'deployment.json'} names "
+                         f"'{tag[:80]}', which is not a bento tag (name:version)",
+                         f"the file was edited or damaged: redeploy (mlops-gitops deploy --env "
+                         f"{env})")
         try:
-            manifest = read_manifest(home, str(record["bento"]))
+            manifest = read_manifest(home, tag)
         except (OSError, ValueError, json.JSONDecodeError):
             manifest = None
     return served_models(env, record, manifest)

@@ -148,10 +148,21 @@ def bento_tag(project: Project, env: str, versions: list[ServedVersion]) -> str:
     return f"{bento_name(project.name, env)}:{digest}"
 
 
+TAG = re.compile(r"[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*")
+
+
+def bento_dir(home: Path, tag: str) -> Path:
+    """The bento's folder in the store; ValueError for anything but a ``name:version`` tag (a
+    tag read from a deploy record may have been edited: it never leads out of the store)."""
+    if not TAG.fullmatch(tag):
+        raise ValueError(f"'{tag[:80]}' is not a bento tag (name:version)")
+    name, version = tag.split(":")
+    return home / "bentos" / name / version
+
+
 def bento_exists(home: Path, tag: str) -> bool:
     """Whether the store holds the bento (read from the store's layout, no BentoML import)."""
-    name, version = tag.split(":")
-    return (home / "bentos" / name / version / "bento.yaml").is_file()
+    return (bento_dir(home, tag) / "bento.yaml").is_file()
 
 
 def _features(project: Project, served: ServedVersion, signature_inputs: str) -> list[dict]:
@@ -263,6 +274,5 @@ def build(project: Project, env: str, reader, downloader_factory, commit: str | 
 
 def read_manifest(home: Path, tag: str) -> dict:
     """The manifest baked into a built bento."""
-    name, version = tag.split(":")
-    path = home / "bentos" / name / version / "src" / MANIFEST_FILE
+    path = bento_dir(home, tag) / "src" / MANIFEST_FILE
     return json.loads(path.read_text(encoding="utf-8"))

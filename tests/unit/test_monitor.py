@@ -4,6 +4,7 @@ project: a fake deploy record and bento manifest as the deploy code writes them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -257,6 +258,24 @@ def test_unknown_environment_and_nothing_deployed_are_errors(project):
     result = call_cli("monitor", cwd=project)
     assert result.returncode == 1 and "--env ENV is required" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_forged_bento_tag_never_leads_out_of_the_bento_store(project, tmp_path):
+    """An edited deploy record whose tag climbs out of the store to a planted manifest: refused
+    before any file is read there."""
+    planted = tmp_path / "planted" / "x" / "src"
+    planted.mkdir(parents=True)
+    (planted / "served.json").write_text(json.dumps(manifest("0" * 32)))
+    record = project / ".mlops" / "services" / "dev" / "deployment.json"
+    home = project / ".mlops" / "bentoml" / "bentos"
+    climb = os.path.relpath(tmp_path / "planted", home)
+    for tag in (f"{climb}:x", "mlops-example-dev:../../../../planted", "a:b:c", "UPPER:1", ""):
+        record.write_text(json.dumps({"env": "dev", "target": "local", "bento": tag}))
+        result = call_cli("monitor", "--env", "dev", cwd=project)
+        assert result.returncode == 1, (tag, result.output)
+        assert "Traceback" not in result.output
+        assert ("is not a bento tag" in result.stderr) if tag else \
+            ("nothing is deployed" in result.stderr), (tag, result.stderr)
 
 
 def test_served_models_from_plain_dicts():
