@@ -298,7 +298,8 @@ def add_commands(commands, command, load_project) -> None:
     retrain = command("retrain", lambda args: cmd_retrain(args, load_project(args)),
                       "Propose retraining a model: a branch retrain/MODEL off --base whose "
                       "commit bumps spec.retrain.generation (part of the fingerprint, so the "
-                      "pull request's 'ci pr' trains a new version on the branch's data), and "
+                      "pull request's 'ci pr' trains a new version on the branch's data; a "
+                      "dataset imported with 'dvc import-url' is updated first), and "
                       "with GH_TOKEN or GITHUB_TOKEN its pull request, opened or updated (never "
                       "a second one); without a token, the command that opens it is printed.",
                       ("text", "json"), commands)
