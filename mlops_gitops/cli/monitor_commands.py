@@ -63,12 +63,13 @@ def _reference_for(project, env: str):
 def cmd_monitor(args: argparse.Namespace, project) -> int:
     from mlops_gitops.monitor import render
     from mlops_gitops.monitor.check import monitor
+    from mlops_gitops.monitor.columns import column_label
     from mlops_gitops.monitor.logread import parse_time
 
     spec = _env(args, project)
     if args.window is not None and args.window < 1:
         raise _usage("--window must be at least 1")
-    since = parse_time(args.since) if args.since else None
+    since = parse_time(args.since) if args.since is not None else None
     served = _served(project, args.env)
     report = monitor(args.env, _log_folder(project, args.env), served, spec.monitoring.drift,
                      _reference_for(project, args.env), args.window, since)
@@ -77,6 +78,11 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
     from mlops_gitops.monitor.plots import drift_plots
 
     ages = age.model_ages(project.root, project, spec.monitoring.max_model_age_days, served)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _usage(f"--out {out}: cannot make the folder: {exc.strerror or exc}",
+                     "name a folder (it is made when missing)") from None
     plots = drift_plots(report, out)
     markdown = render.markdown(report, plots) + ("\n" + age.markdown(ages) if ages else "")
     data = json.loads(render.as_json(report))
@@ -85,17 +91,17 @@ def cmd_monitor(args: argparse.Namespace, project) -> int:
         data["model_age"] = [a.to_dict() for a in ages]
     if overdue and data["exit_code"] == 0:
         data["exit_code"] = 2
+    gauges = render.prometheus(report) + age.prometheus(args.env, ages)
     render.write_atomic(out / "report.md", markdown + "\n")
     render.write_atomic(out / "report.json", json.dumps(data, indent=2) + "\n")
-    render.write_atomic(out / "drift.prom", render.prometheus(report)
-                        + age.prometheus(args.env, ages))
+    render.write_atomic(out / "drift.prom", gauges)
     code = data["exit_code"]
     proposals, failure = [], None
     if code == 2 and args.propose:
         reasons: dict[str, tuple[str, list[str]]] = {}
         for m in report.models:
             if m.verdict == "drift":
-                columns = ", ".join(render.column_label(c) for c in m.drifted_columns)
+                columns = ", ".join(column_label(c) for c in m.drifted_columns)
                 reasons[m.spec_name] = ("drift", [f"drift in {args.env}: v{m.version} drifted on "
                                                   f"{columns} ({m.samples} predictions)"])
         for a in overdue:

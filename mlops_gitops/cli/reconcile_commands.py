@@ -158,7 +158,8 @@ def cmd_status(args: argparse.Namespace, project) -> int:
             print(f"{env:<12} {s.bento_tag or '-':<36} {s.target:<10} {s.health:<12} {detail}")
         from mlops_gitops.monitor.last import last_verdict
 
-        verdicts = [v for v in (last_verdict(project.root, env) for env in envs) if v]
+        verdicts = [v for v in (last_verdict(project.root, env, services[env].bento_tag
+                                             if env in services else None) for env in envs) if v]
         if verdicts:
             print(f"\n{'ENVIRONMENT':<12} {'MONITORING':<16} {'AT':<21} DETAIL")
             for v in verdicts:

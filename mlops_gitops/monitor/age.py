@@ -94,8 +94,10 @@ def markdown(ages: list[ModelAge]) -> str:
 
 
 def prometheus(env: str, ages: list[ModelAge]) -> str:
-    lines = [f'mlops_model_age_days{{env="{env}",model="{a.model}",version="{a.version}"}} '
-             f"{a.age_days}" for a in ages if a.age_days is not None]
+    from mlops_gitops.monitor.render import prometheus_labels
+
+    lines = [f"mlops_model_age_days{prometheus_labels(env=env, model=a.model, version=a.version)}"
+             f" {a.age_days}" for a in ages if a.age_days is not None]
     if not lines:
         return ""
     return ("# HELP mlops_model_age_days Days since the commit the served version was trained "

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlops_gitops.monitor.logread import PREDICTION, ModelRows, read_log
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.monitor.columns import PREDICTION
+from mlops_gitops.monitor.logread import ModelRows, read_log
 from mlops_gitops.monitor.reference import Reference
 from mlops_gitops.monitor.served import ServedModel
-from mlops_gitops.monitor.stats import ColumnDrift, column_drift, column_kind
+from mlops_gitops.monitor.stats import NO_STATISTIC, ColumnDrift, column_drift, column_kind
 from mlops_gitops.spec.models import Drift
 
 DRIFT_SHARE = 0.5
@@ -49,8 +51,14 @@ class ModelVerdict:
         return [c.column for c in self.columns if c.drifted]
 
     @property
+    def compared(self) -> list[ColumnDrift]:
+        """The columns with values on both sides (the others have no statistic)."""
+        return [c for c in self.columns if c.statistic != NO_STATISTIC]
+
+    @property
     def drift_share(self) -> float:
-        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
+        compared = self.compared
+        return len(self.drifted_columns) / len(compared) if compared else 0.0
 
     def to_dict(self) -> dict:
         return {"model": self.model, "spec_name": self.spec_name, "version": self.version,
@@ -75,6 +83,7 @@ class MonitorReport:
     since: str | None
     models: list[ModelVerdict]
     at: str = ""  # when it ran (UTC, ISO 8601)
+    bento: str = ""  # the bento served when it ran
 
     @property
     def verdict(self) -> str:
@@ -102,7 +111,7 @@ class MonitorReport:
         return notes
 
     def to_dict(self) -> dict:
-        return {"env": self.env, "at": self.at, "verdict": self.verdict,
+        return {"env": self.env, "at": self.at, "bento": self.bento, "verdict": self.verdict,
                 "exit_code": self.exit_code,
                 "method": self.method, "min_samples": self.min_samples,
                 "drift_share_rule": DRIFT_SHARE,
@@ -125,6 +134,9 @@ def check_model(rows: ModelRows, reference: Reference, target: str | None, drift
         others = ", ".join(f"v{k}: {n}" for k, n in sorted(rows.other_versions.items()))
         verdict.warnings.append(f"{rows.other_version} line(s) of other versions left out "
                                 f"({others})")
+    if rows.lacking:
+        verdict.warnings.append(f"{sum(rows.lacking.values())} line(s) without a feature of "
+                                f"this version skipped ({_lacking(rows)})")
     if samples < drift.min_samples:
         verdict.verdict = NOT_ENOUGH_DATA
         verdict.warnings.append(f"not enough data: {samples} prediction(s) in the window, "
@@ -154,7 +166,14 @@ def check_model(rows: ModelRows, reference: Reference, target: str | None, drift
         verdict.columns.append(result)
         if result.drifted:
             verdict.series[name] = (ref, cur)
-    if verdict.columns and verdict.drift_share >= DRIFT_SHARE:
+    empty = [c.column for c in verdict.columns if c.statistic == NO_STATISTIC]
+    if empty:
+        verdict.warnings.append(f"no usable value (null or not a number) on one side for "
+                                f"{', '.join(empty)}: not compared")
+    if not verdict.compared:
+        verdict.verdict = NOT_ENOUGH_DATA
+        verdict.warnings.append("no column could be compared: no drift verdict")
+    elif verdict.drift_share >= DRIFT_SHARE:
         verdict.verdict = DRIFTED
     elif verdict.drifted_columns:
         verdict.warnings.append(f"{len(verdict.drifted_columns)} of {len(verdict.columns)} "
@@ -162,6 +181,10 @@ def check_model(rows: ModelRows, reference: Reference, target: str | None, drift
                                 f"below the {DRIFT_SHARE:.0%} share that marks the window "
                                 "drifted")
     return verdict
+
+
+def _lacking(rows: ModelRows) -> str:
+    return ", ".join(f"'{name}' missing in {n}" for name, n in sorted(rows.lacking.items())[:5])
 
 
 ReferenceFor = Callable[[ServedModel], tuple[Reference, str | None]]
@@ -176,6 +199,13 @@ def monitor(env: str, folder: Path, served: list[ServedModel], drift: Drift,
     verdicts = []
     for model in served:
         rows = log.models[model.name]
+        if not rows.logged and rows.lacking:
+            raise DiagnosticError([Diagnostic(
+                str(folder), code="monitor",
+                message=f"no line of {model.name} v{model.version} in the log has its features: "
+                        f"{_lacking(rows)}; the served bento and the log disagree",
+                hint="check what writes this log, or redeploy the environment "
+                     "(mlops-gitops deploy) so that the log and the bento match")])
         if len(rows.frame) < drift.min_samples:  # no need for the reference
             reference = Reference(pd.DataFrame(), "(not loaded: not enough data)", None)
             verdicts.append(check_model(rows, reference, None, drift))
@@ -185,4 +215,5 @@ def monitor(env: str, folder: Path, served: list[ServedModel], drift: Drift,
     return MonitorReport(env, drift.method, drift.min_samples, str(folder), log.files, log.lines,
                          log.corrupted, log.unknown_model, window,
                          since.isoformat() if since is not None else None, verdicts,
-                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         served[0].bento if served else "")

@@ -16,7 +16,8 @@ import pandas as pd
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.monitor.check import EXIT_ACTION, EXIT_OK, NOT_ENOUGH_DATA
-from mlops_gitops.monitor.logread import PREDICTION, ModelRows
+from mlops_gitops.monitor.columns import PREDICTION
+from mlops_gitops.monitor.logread import ModelRows
 
 HEALTHY, DEGRADED = "healthy", "degraded"
 NEEDS_PROBA = {"log_loss", "roc_auc_ovr"}

@@ -14,6 +14,7 @@ import gc
 import itertools
 import operator
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +23,9 @@ import orjson
 import pandas as pd
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
+from mlops_gitops.monitor.columns import PREDICTION
 from mlops_gitops.monitor.served import ServedModel
 
-PREDICTION = "__prediction__"
 BATCH_BYTES = 32 * 1024 * 1024
 PART_BYTES = 48 * 1024 * 1024  # a log this big or bigger is read in parts, in parallel
 PARALLEL_BYTES = 64 * 1024 * 1024
@@ -44,6 +45,7 @@ class ModelRows:
     logged: int = 0  # rows of the served version before --since / --window
     other_version: int = 0  # lines of another version of this model
     other_versions: dict[str, int] = field(default_factory=dict)
+    lacking: dict[str, int] = field(default_factory=dict)  # lines without feature NAME
 
 
 @dataclass
@@ -96,6 +98,7 @@ class _Collector:
         self.chunks: list[tuple] = []
         self.other_version = 0
         self.other_versions: dict[str, int] = {}
+        self.lacking: dict[str, int] = {}  # feature name -> lines of this version without it
 
     def add(self, obj: dict) -> bool:
         inputs, outputs, at = obj.get("inputs"), obj.get("outputs"), obj.get("time")
@@ -111,7 +114,11 @@ class _Collector:
                 rows = [getter(instance) for instance in inputs]
                 self.rows += rows
                 self.outputs += outputs
-        except (KeyError, TypeError, IndexError):
+        except KeyError as exc:  # a line of this version without one of its features
+            key = str(exc.args[0])[:80] if exc.args else "?"
+            self.lacking[key] = self.lacking.get(key, 0) + 1
+            return False
+        except (TypeError, IndexError):
             return False
         self.times.append(at)
         if self.keep_ids:
@@ -140,7 +147,8 @@ class _Collector:
         parsed = pd.to_datetime(pd.Series(self.times, dtype=object), utc=True,
                                 format="ISO8601", errors="coerce")
         times = pd.DatetimeIndex(parsed).as_unit("ns").tz_convert(None).asi8  # int64, NaT = min
-        rids = np.asarray([str(r) for r in self.rids], dtype=object) if self.keep_ids else \
+        rids = np.asarray([r if type(r) is str else None for r in self.rids], dtype=object) \
+            if self.keep_ids else \
             np.full(len(counts), None, dtype=object)
         starts = np.cumsum(counts) - counts
         index = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
@@ -156,7 +164,7 @@ class _Collector:
             return ModelRows(self.model, empty, np.array([], dtype=object),
                              np.array([], dtype=np.int64),
                              np.array([], dtype="datetime64[ns]"), 0,
-                             self.other_version, self.other_versions), 0
+                             self.other_version, self.other_versions, self.lacking), 0
         frame = pd.concat([c[0] for c in self.chunks], ignore_index=True) \
             if len(self.chunks) > 1 else self.chunks[0][0]
         rids = np.concatenate([c[1] for c in self.chunks])
@@ -185,7 +193,7 @@ class _Collector:
             frame = frame.iloc[order].reset_index(drop=True)
             rids, index, stamps = rids[order], index[order], stamps[order]
         return ModelRows(self.model, frame, rids, index, stamps.view("datetime64[ns]"), logged,
-                         self.other_version, self.other_versions), bad_lines
+                         self.other_version, self.other_versions, self.lacking), bad_lines
 
 
 def _read_part(path: Path, start: int, end: int, collectors: dict, versions: dict,
@@ -229,8 +237,8 @@ def _read_part(path: Path, start: int, end: int, collectors: dict, versions: dic
                     unknown += 1
                     continue
                 version = obj.get("version")
-                if version != versions[name]:
-                    if type(version) not in (int, str):
+                if type(version) is not int or version != versions[name]:
+                    if type(version) not in (int, str):  # 1.0 and true are no version numbers
                         corrupted += 1
                         continue
                     if str(version) != str(versions[name]):
@@ -262,7 +270,7 @@ def _read_parts(parts: list[tuple[Path, int, int]], models: list[ServedModel],
     finally:
         if enabled:
             gc.enable()
-    return ({name: (c.chunks, c.other_version, c.other_versions)
+    return ({name: (c.chunks, c.other_version, c.other_versions, c.lacking)
              for name, c in collectors.items()}, counts)
 
 
@@ -309,12 +317,14 @@ def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
         lines += counts["lines"]
         corrupted += counts["corrupted"]
         unknown += counts["unknown"]
-        for name, (chunks, other, others) in per_model.items():
+        for name, (chunks, other, others, lacking) in per_model.items():
             collector = collectors[name]
             collector.chunks.extend(chunks)
             collector.other_version += other
             for key, n in others.items():
                 collector.other_versions[key] = collector.other_versions.get(key, 0) + n
+            for key, n in lacking.items():
+                collector.lacking[key] = collector.lacking.get(key, 0) + n
     results = None
     rows_by_model = {}
     for name, collector in collectors.items():
@@ -324,14 +334,22 @@ def read_log(folder: Path, models: list[ServedModel], window: int | None = None,
     return LogRead(folder, len(files), lines, corrupted, unknown, rows_by_model)
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
+
+
 def parse_time(text: str) -> pd.Timestamp:
     """A ``--since`` value: ISO 8601 (a date, or a date and time; UTC unless it says otherwise)."""
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        stamp = None
+    stamp = None
+    if ISO_DATE.fullmatch(text.strip()):
+        try:
+            stamp = pd.Timestamp(text.strip())
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            stamp = stamp.as_unit("ns")  # the log's times are nanoseconds: 1677 to 2262
+        except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
+            stamp = None
     if stamp is None or stamp is pd.NaT:
         raise DiagnosticError([Diagnostic("<command line>", code="usage",
-                                          message=f"--since: '{text}' is not an ISO 8601 time",
+                                          message=f"--since: '{text[:80]}' is not an ISO 8601 "
+                                                  "time between the years 1678 and 2261",
                                           hint="e.g. 2026-11-30 or 2026-11-30T08:00:00Z")])
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gitops.monitor.check import MonitorReport
-from mlops_gitops.monitor.render import column_label
+from mlops_gitops.monitor.columns import column_label
 from mlops_gitops.monitor.stats import as_categories
 from mlops_gitops.report.plots import _pyplot, _save
 

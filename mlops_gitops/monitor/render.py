@@ -8,16 +8,13 @@ import os
 import time
 from pathlib import Path
 
+from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
 from mlops_gitops.monitor.check import MonitorReport
-from mlops_gitops.monitor.logread import PREDICTION
+from mlops_gitops.monitor.columns import column_label
 from mlops_gitops.monitor.stats import ColumnDrift
 
 VERDICT_TEXT = {"healthy": "healthy", "drift": "DRIFT (action needed)",
                 "not enough data": "not enough data"}
-
-
-def column_label(name: str) -> str:
-    return "(prediction)" if name == PREDICTION else name
 
 
 def _value(column: ColumnDrift) -> str:
@@ -37,9 +34,10 @@ def text(report: MonitorReport) -> str:
     for m in report.models:
         lines.append(f"  {m.model}/{m.version}: {VERDICT_TEXT[m.verdict]}  "
                      f"{m.samples} prediction(s) in the window"
-                     + (f", drifted {len(m.drifted_columns)}/{len(m.columns)}: "
-                        f"{', '.join(map(column_label, m.drifted_columns))}"
-                        if m.columns else ""))
+                     + (f", drifted {len(m.drifted_columns)}/{len(m.compared)}"
+                        if m.compared else "")
+                     + (f": {', '.join(map(column_label, m.drifted_columns))}"
+                        if m.drifted_columns else ""))
         for c in m.columns:
             lines.append(f"    {column_label(c.column):<24} {c.statistic:<17} "
                          f"{_value(c):>10}  {_rule(c):<8} {'DRIFTED' if c.drifted else 'ok'}")
@@ -93,7 +91,7 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(**labels: object) -> str:
+def prometheus_labels(**labels: object) -> str:
     return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
 
 
@@ -109,11 +107,11 @@ def prometheus(report: MonitorReport, now: float | None = None) -> str:
     stat, detected, samples, dataset = [], [], [], []
     for m in report.models:
         base = {"env": report.env, "model": m.model, "version": m.version}
-        samples.append(f"mlops_monitor_samples{_labels(**base)} {m.samples}")
-        dataset.append(f"mlops_drift_dataset_detected{_labels(**base)} "
+        samples.append(f"mlops_monitor_samples{prometheus_labels(**base)} {m.samples}")
+        dataset.append(f"mlops_drift_dataset_detected{prometheus_labels(**base)} "
                        f"{1 if m.verdict == 'drift' else 0}")
         for c in m.columns:
-            labels = _labels(**base, feature=c.column, method=c.statistic)
+            labels = prometheus_labels(**base, feature=c.column, method=c.statistic)
             stat.append(f"mlops_drift_statistic{labels} {_number(c.value)}")
             detected.append(f"mlops_drift_detected{labels} {1 if c.drifted else 0}")
     verdict = {"healthy": 0, "not enough data": 1, "drift": 2}[report.verdict]
@@ -126,9 +124,10 @@ def prometheus(report: MonitorReport, now: float | None = None) -> str:
          dataset),
         ("mlops_monitor_samples", "Predictions in the last monitored window.", samples),
         ("mlops_monitor_verdict", "0 healthy, 1 not enough data, 2 drift.",
-         [f"mlops_monitor_verdict{_labels(env=report.env)} {verdict}"]),
+         [f"mlops_monitor_verdict{prometheus_labels(env=report.env)} {verdict}"]),
         ("mlops_monitor_last_run_timestamp_seconds", "When monitor last ran.",
-         [f"mlops_monitor_last_run_timestamp_seconds{_labels(env=report.env)} {now:.3f}"]),
+         [f"mlops_monitor_last_run_timestamp_seconds{prometheus_labels(env=report.env)} "
+          f"{now:.3f}"]),
     ]
     out = []
     for name, help_text, lines in blocks:
@@ -138,8 +137,14 @@ def prometheus(report: MonitorReport, now: float | None = None) -> str:
 
 def write_atomic(path: Path, text_content: str) -> Path:
     """Write through a temporary file and a rename: a collector never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    scratch.write_text(text_content, encoding="utf-8")
-    os.replace(scratch, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(text_content, encoding="utf-8")
+        os.replace(scratch, path)
+    except OSError as exc:
+        scratch.unlink(missing_ok=True)
+        raise DiagnosticError([Diagnostic(str(path), code="write", message=(
+            f"cannot write the report: {exc.strerror or exc}"),
+            hint="choose another folder with --out, or free the path")]) from None
     return path

@@ -6,7 +6,8 @@ code writes them), so it is tested without a deployed service.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError
@@ -37,6 +38,49 @@ def _error(env: str, message: str, hint: str = "") -> DiagnosticError:
                                        hint=hint)])
 
 
+COMMIT = re.compile(r"[0-9a-f]{40}")
+MD5 = re.compile(r"[0-9a-f]{32}")
+FEATURE_TYPES = ("float", "int", "string", "bool")
+TASKS = ("classification", "regression")
+
+
+def _text(value: object, field: str, pattern: re.Pattern | None = None) -> str:
+    """A manifest string: printable, not empty, and matching ``pattern`` when given."""
+    if not isinstance(value, str) or not value or not value.isprintable() or \
+            (pattern is not None and not pattern.fullmatch(value)):
+        raise ValueError(f"{field} is {str(value)[:60]!r}")
+    return value
+
+
+def _model(entry: object) -> ServedModel:
+    """One manifest entry, every field checked (the manifest is a file on disk: it may have been
+    edited): names printable text, the version a positive integer, the commit 40 hex digits and
+    the data md5 32 (they reach git and file paths), known feature types and task."""
+    if not isinstance(entry, dict):
+        raise ValueError("a model entry is not a mapping")
+    version = entry.get("version")
+    if type(version) is not int or version < 1:
+        raise ValueError(f"version is {version!r}")
+    features = entry.get("features")
+    if not isinstance(features, list) or not features:
+        raise ValueError("features is not a non-empty list")
+    checked = []
+    for feature in features:
+        if not isinstance(feature, dict):
+            raise ValueError("a feature is not a mapping")
+        kind = feature.get("type", "float")
+        if kind not in FEATURE_TYPES:
+            raise ValueError(f"feature type is {str(kind)[:30]!r}")
+        checked.append(Feature(_text(feature.get("name"), "a feature name"), kind))
+    commit, md5, task = entry.get("commit"), entry.get("data_md5"), entry.get("task")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task is {str(task)[:30]!r}")
+    name = _text(entry.get("name"), "the model name")
+    return ServedModel(name, _text(entry.get("spec_name") or name, "the spec name"), version,
+                       tuple(checked), None if md5 is None else _text(md5, "data_md5", MD5),
+                       None if commit is None else _text(commit, "commit", COMMIT), task, "")
+
+
 def served_models(env: str, record: dict | None, manifest: dict | None) -> list[ServedModel]:
     """The served versions of a deploy record and its bento manifest (plain dicts)."""
     if not record or not record.get("bento"):
@@ -46,18 +90,14 @@ def served_models(env: str, record: dict | None, manifest: dict | None) -> list[
         raise _error(env, f"the manifest of bento {record['bento']} is missing or unreadable",
                      f"rebuild and redeploy: mlops-gitops deploy --env {env}")
     models = []
-    for entry in manifest["models"]:
+    for number, entry in enumerate(manifest["models"], 1):
         try:
-            features = tuple(Feature(str(f["name"]), str(f.get("type", "float")))
-                             for f in entry["features"])
-            models.append(ServedModel(str(entry["name"]), str(entry.get("spec_name") or
-                                                              entry["name"]),
-                                      int(entry["version"]), features, entry.get("data_md5"),
-                                      entry.get("commit"), entry.get("task"),
-                                      str(record["bento"])))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _error(env, f"the manifest of bento {record['bento']} has an unreadable "
-                         f"model entry ({type(exc).__name__}: {exc})") from None
+            model = _model(entry)
+        except ValueError as exc:
+            raise _error(env, f"the manifest of bento {record['bento']} is damaged: model entry "
+                         f"{number}: {exc}", f"rebuild and redeploy: mlops-gitops deploy --env "
+                         f"{env}") from None
+        models.append(replace(model, bento=str(record["bento"])))
     if not models:
         raise _error(env, f"bento {record['bento']} serves no model")
     return models

@@ -6,7 +6,9 @@ reference, epsilon for empty bins; categories for categorical columns), drifted 
 spec's ``threshold``.
 
 ``method: ks`` or ``js``: Evidently's defaults. With at most 1,000 reference rows, a test:
-Kolmogorov-Smirnov (numeric) or chi-squared (categorical), drifted when p < 0.05. Above, a
+Kolmogorov-Smirnov (numeric), or for categories chi-squared goodness of fit to the reference's
+proportions (more than two categories) or the two-proportion z-test (two), drifted when
+p < 0.05. Above, a
 distance: the Wasserstein distance normalized by the reference's standard deviation (numeric) or
 the Jensen-Shannon distance of the category frequencies (categorical), drifted at or above 0.1
 (or the spec's ``threshold`` when it sets one).
@@ -24,6 +26,7 @@ from mlops_gitops.data.drift import EPSILON, psi
 SMALL_REFERENCE = 1000
 P_VALUE = 0.05
 DISTANCE = 0.1
+NO_STATISTIC = "none"  # a side without a single usable value
 CATEGORICAL_MAX_VALUES = 5  # an int column with this few values counts as categorical
 
 
@@ -32,7 +35,7 @@ class ColumnDrift:
     column: str
     role: str  # feature | prediction
     kind: str  # numeric | categorical
-    statistic: str  # psi | ks_pvalue | chi2_pvalue | wasserstein_norm | jensenshannon
+    statistic: str  # psi | ks_pvalue | chi2_pvalue | z_pvalue | wasserstein_norm | jensenshannon
     value: float
     threshold: float
     drifted: bool
@@ -133,6 +136,33 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
 
 
+def chi_squared_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Pearson's chi-squared goodness of fit of the current counts to the reference's
+    proportions (Evidently's ``chisquare`` test); a category the reference never had gives 0."""
+    from scipy import stats
+
+    expected = ref_counts * (cur_counts.sum() / ref_counts.sum())
+    if np.any((expected == 0) & (cur_counts > 0)):
+        return 0.0
+    keep = expected > 0
+    return float(stats.chisquare(cur_counts[keep], expected[keep]).pvalue)
+
+
+def proportions_z_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """The two-sided z-test of the difference of two proportions (pooled), for a column of at
+    most two categories (Evidently's ``z`` test): 1.0 when both sides hold the same one value."""
+    from scipy import stats
+
+    n_ref, n_cur = ref_counts.sum(), cur_counts.sum()
+    p_ref, p_cur = ref_counts[0] / n_ref, cur_counts[0] / n_cur
+    pooled = (ref_counts[0] + cur_counts[0]) / (n_ref + n_cur)
+    spread = pooled * (1 - pooled) * (1 / n_ref + 1 / n_cur)
+    if spread == 0:
+        return 1.0  # one value on both sides
+    z = (p_ref - p_cur) / np.sqrt(spread)
+    return float(2 * stats.norm.sf(abs(z)))
+
+
 def column_drift(column: str, role: str, kind: str, reference: pd.Series, current: pd.Series,
                  method: str, threshold: float | None) -> ColumnDrift:
     """``threshold``: PSI's (method psi), or the distances' when the spec set one (else 0.1)."""
@@ -147,7 +177,7 @@ def column_drift(column: str, role: str, kind: str, reference: pd.Series, curren
                            bool(drifted), n_ref, n_cur)
 
     if n_ref == 0 or n_cur == 0:
-        return result("none", float("nan"), float("nan"), False)
+        return result(NO_STATISTIC, float("nan"), float("nan"), False)
     if method == "psi":
         limit = threshold if threshold is not None else 0.2
         if kind == "numeric":
@@ -167,12 +197,10 @@ def column_drift(column: str, role: str, kind: str, reference: pd.Series, curren
         return result("wasserstein_norm", value, distance, value >= distance)
     ref_counts, cur_counts = _counts(ref, cur)
     if n_ref <= SMALL_REFERENCE:
-        if len(ref_counts) < 2:
-            return result("chi2_pvalue", 1.0, P_VALUE, False)
-        from scipy import stats
-
-        table = np.vstack([ref_counts, cur_counts])
-        p = float(stats.chi2_contingency(table).pvalue)
+        if len(ref_counts) <= 2:
+            p = proportions_z_pvalue(ref_counts, cur_counts)
+            return result("z_pvalue", p, P_VALUE, p < P_VALUE)
+        p = chi_squared_pvalue(ref_counts, cur_counts)
         return result("chi2_pvalue", p, P_VALUE, p < P_VALUE)
     value = jensen_shannon(ref_counts, cur_counts)
     return result("jensenshannon", value, distance, value >= distance)

@@ -157,6 +157,31 @@ def test_wasserstein_is_scipys(sizes, ties):
     assert wasserstein(u, u.copy()) == 0
 
 
+def test_small_categorical_references_use_evidentlys_tests():
+    """Chi-squared goodness of fit to the reference's proportions (not a contingency table with
+    Yates' correction), and the two-proportion z-test for two categories, as Evidently does."""
+    from scipy import stats
+
+    ref = pd.Series(["a"] * 500 + ["b"] * 500)
+    cur = pd.Series(["a"] * 60 + ["b"] * 40)
+    two = column_drift("c", "feature", "categorical", ref, cur, "ks", None)
+    pooled = 560 / 1100
+    z = (0.5 - 0.6) / np.sqrt(pooled * (1 - pooled) * (1 / 1000 + 1 / 100))
+    assert two.statistic == "z_pvalue" and two.value == pytest.approx(2 * stats.norm.sf(abs(z)))
+    assert two.value == pytest.approx(0.0565, abs=1e-4) and not two.drifted
+    ref3 = pd.Series(["a"] * 300 + ["b"] * 300 + ["c"] * 300)
+    cur3 = pd.Series(["a"] * 45 + ["b"] * 30 + ["c"] * 25)
+    three = column_drift("c", "feature", "categorical", ref3, cur3, "ks", None)
+    expected = stats.chisquare([45, 30, 25], [100 / 3] * 3).pvalue
+    assert three.statistic == "chi2_pvalue" and three.value == pytest.approx(expected)
+    new = column_drift("c", "feature", "categorical", ref3, pd.Series(["a"] * 99 + ["d"]),
+                       "ks", None)
+    assert new.value == 0.0 and new.drifted  # a category the training data never had
+    same = column_drift("c", "feature", "categorical", pd.Series(["a"] * 10), pd.Series(["a"]),
+                        "ks", None)
+    assert same.statistic == "z_pvalue" and same.value == 1.0 and not same.drifted
+
+
 def test_wasserstein_and_jensen_shannon_with_a_large_reference():
     rng = np.random.default_rng(0)
     reference = pd.Series(rng.normal(0, 1, 5000))
@@ -279,13 +304,40 @@ def test_a_forged_bento_tag_never_leads_out_of_the_bento_store(project, tmp_path
 
 
 def test_served_models_from_plain_dicts():
-    [model] = served_models("dev", {"bento": BENTO}, manifest("abc"))
-    assert model.name == "iris-classifier" and model.version == 1 and model.data_md5 == "abc"
-    assert [f.name for f in model.features] == FEATURES
+    [model] = served_models("dev", {"bento": BENTO}, manifest("ab" * 16))
+    assert model.name == "iris-classifier" and model.version == 1 and model.data_md5 == "ab" * 16
+    assert [f.name for f in model.features] == FEATURES and model.bento == BENTO
     with pytest.raises(Exception, match="manifest .* is missing"):
         served_models("dev", {"bento": BENTO}, None)
-    with pytest.raises(Exception, match="unreadable model entry"):
+    with pytest.raises(Exception, match="is damaged: model entry 1: version is None"):
         served_models("dev", {"bento": BENTO}, {"models": [{"name": "x"}]})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("commit", "--output=/tmp/pwned"),  # would reach `git show` as an option
+    ("commit", "HEAD"),  # a forged "freshly trained"
+    ("data_md5", "ab/dev/zero"),  # would reach a path in the DVC cache
+    ("data_md5", 12345),
+    ("version", 1.7), ("version", True), ("version", "1"), ("version", 0),
+    ("features", {"a": 1}), ("features", []),
+    ("features", [{"name": "x", "type": "evil"}]),
+    ("features", [{"name": "\x1b[31mred", "type": "float"}]),  # a terminal escape
+    ("name", ""), ("task", "clustering"),
+])
+def test_a_forged_manifest_is_refused_field_by_field(project, field, value):
+    """The bento manifest is a file on disk: every field is checked before git, a path or the
+    terminal sees it."""
+    path = project / ".mlops" / "bentoml" / "bentos" / "mlops-example-dev" / "abc123" / "src" / \
+        "served.json"
+    forged = json.loads(path.read_text())
+    forged["models"][0][field] = value
+    path.write_text(json.dumps(forged))
+    set_monitoring(project, "{drift: {min_samples: 10}, max_model_age_days: 30}")
+    write_log(project, sample(50), ["setosa"] * 50)
+    result = call_cli("monitor", "--env", "dev", cwd=project)
+    assert result.returncode == 1, result.output
+    assert "is damaged: model entry 1:" in result.stderr and "redeploy" in result.stderr
+    assert "Traceback" not in result.output and not Path("/tmp/pwned^{commit}").exists()
 
 
 def test_reference_is_the_pinned_data_version_not_the_checkout(project):
@@ -325,11 +377,114 @@ def test_prometheus_file_for_the_textfile_collector(project):
     assert 'mlops_monitor_verdict{env="dev"} 2' in prom
     from mlops_gitops.monitor.last import last_verdict
 
-    last = last_verdict(project, "dev")  # what status shows
+    last = last_verdict(project, "dev", BENTO)  # what status shows
     assert last.verdict == "drift" and last.at.endswith("Z") and "petal_length" in last.detail
+    assert "STALE" not in last.detail
+    redeployed = last_verdict(project, "dev", "mlops-example-dev:newer")
+    assert redeployed.detail.startswith(f"STALE: judged {BENTO}, now serving "
+                                        "mlops-example-dev:newer (run monitor again)")
     assert last_verdict(project, "prod") is None
     for line in prom.splitlines():  # the exposition format: comments or NAME{LABELS} VALUE
         assert line.startswith("# ") or re.match(r"^[a-z_]+\{[^}]*\} \S+$", line), line
+
+
+def _line(version=1, inputs=None, rid="x") -> bytes:
+    instance = inputs if inputs is not None else dict.fromkeys(FEATURES, 1.0)
+    return orjson.dumps({"time": "2026-11-30T10:00:00.000Z", "request_id": rid,
+                         "model": "iris-classifier", "version": version, "inputs": [instance],
+                         "outputs": ["setosa"]}) + b"\n"
+
+
+def test_versions_that_are_not_integers_are_corrupted_lines(project):
+    frame = sample(200)
+    path = write_log(project, frame, frame["species"])
+    with open(path, "ab") as handle:
+        for version in (1.0, True, None, [1]):  # JSON numbers and booleans are no versions
+            handle.write(_line(version))
+        handle.write(_line("1"))  # a string of the right number: the same version
+        handle.write(_line("2.0"))  # another version
+    _, report = monitor_json(project)
+    assert report["log"]["corrupted_lines"] == 4
+    assert report["models"][0]["samples"] == 201
+    assert report["models"][0]["other_version_lines"] == 1
+
+
+def test_no_value_columns_are_left_out_of_the_share(project):
+    """Features that are null (or not numbers) in every line: not compared, said, and out of
+    the drift share; nothing left to compare is 'not enough data', never healthy."""
+    frame = sample(300)
+    write_log(project, frame, frame["species"])
+    path = log_dir(project) / "dev-1-1-a.jsonl"
+    lines = path.read_bytes().splitlines()
+    nulled = [orjson.dumps({**(obj := orjson.loads(line)), "inputs": [
+        {**obj["inputs"][0], "petal_width": None, "sepal_width": "abc"}]}) for line in lines]
+    path.write_bytes(b"\n".join(nulled) + b"\n")
+    result, report = monitor_json(project)
+    [model] = report["models"]
+    empty = {c["column"] for c in model["columns"] if c["statistic"] == "none"}
+    assert empty == {"petal_width", "sepal_width"}
+    assert any("no usable value" in w and "petal_width" in w for w in report["warnings"])
+    assert model["drift_share"] == 0.0 and model["verdict"] == "healthy"
+    every = [orjson.dumps({**(obj := orjson.loads(line)), "inputs": [dict.fromkeys(FEATURES)],
+                           "outputs": [None]}) for line in lines]
+    path.write_bytes(b"\n".join(every) + b"\n")
+    result, report = monitor_json(project)
+    assert result.returncode == 0 and report["verdict"] == "not enough data", result.output
+    assert any("no column could be compared" in w for w in report["warnings"])
+    assert "healthy" not in call_cli("monitor", "--env", "dev", cwd=project).stdout
+
+
+def test_a_log_without_the_served_features_is_an_error_naming_them(project):
+    """The manifest says 'color'; no line has it: not 'not enough data' forever, but exit 1."""
+    path = project / ".mlops" / "bentoml" / "bentos" / "mlops-example-dev" / "abc123" / "src" / \
+        "served.json"
+    served = json.loads(path.read_text())
+    served["models"][0]["features"].append({"name": "color", "type": "string"})
+    path.write_text(json.dumps(served))
+    frame = sample(200)
+    write_log(project, frame, frame["species"])
+    result = call_cli("monitor", "--env", "dev", cwd=project)
+    assert result.returncode == 1, result.output
+    assert "no line of iris-classifier v1 in the log has its features: 'color' missing in 200" \
+        in result.stderr and "Traceback" not in result.output
+    with open(log_dir(project) / "dev-1-1-a.jsonl", "ab") as handle:  # one line has it
+        handle.write(_line(inputs={**dict.fromkeys(FEATURES, 1.0), "color": "red"}))
+    _, report = monitor_json(project)
+    assert report["models"][0]["logged"] == 1
+    assert any("200 line(s) without a feature of this version skipped ('color' missing in 200)"
+               in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("since", ["3000-01-01", "1600-01-01", "now", "today", "", "2026-13-01"])
+def test_since_outside_iso_or_the_log_s_range_is_a_usage_error(project, since):
+    frame = sample(200)
+    write_log(project, frame, frame["species"])
+    result = call_cli("monitor", "--env", "dev", "--since", since, cwd=project)
+    assert result.returncode == 1 and "is not an ISO 8601 time" in result.stderr, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def test_reports_that_cannot_be_written_say_where_and_leave_no_scratch(project, tmp_path):
+    frame = sample(200)
+    write_log(project, frame, frame["species"])
+    out = tmp_path / "out"
+    (out / "report.json").mkdir(parents=True)  # in the way
+    result = call_cli("monitor", "--env", "dev", "--out", str(out), cwd=project)
+    assert result.returncode == 1, result.output
+    assert f"{out / 'report.json'}: error: cannot write the report" in result.stderr
+    assert not list(out.glob(".*.tmp")) and "Traceback" not in result.output
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    result = call_cli("monitor", "--env", "dev", "--out", str(a_file), cwd=project)
+    assert result.returncode == 1 and "--out" in result.stderr and "cannot make the folder" \
+        in result.stderr, result.output
+
+
+def test_model_age_gauges_escape_their_labels():
+    from mlops_gitops.monitor.age import ModelAge, prometheus
+
+    text = prometheus('de"v', [ModelAge('m"x\\y', "m", 1, "c" * 40, 30, 45.0, True, "")])
+    assert 'mlops_model_age_days{env="de\\"v",model="m\\"x\\\\y",version="1"} 45.0' in text
 
 
 class FakeRegistry:
