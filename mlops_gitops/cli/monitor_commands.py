@@ -228,14 +228,17 @@ def cmd_feedback(args: argparse.Namespace, project) -> int:
                              spec.monitoring.drift.min_samples)
     degraded = [m for m in report.models if m.verdict == feedback.DEGRADED]
     if degraded:
-        registry = open_registry(project, "write")
+        # every record is made before the first write: only the registry can fail in between
         bento = {m.name: m.bento for m in served}
-        for quality in degraded:
-            prefix = health_tag(args.env)
-            registry.set_version_tags(quality.model, quality.version, {
-                prefix: feedback.DEGRADED, f"{prefix}.at": now_iso(),
-                f"{prefix}.bento": bento.get(quality.model, ""),
-                f"{prefix}.reason": feedback.degraded_reason(quality)[:4000]})
+        prefix, at = health_tag(args.env), now_iso()
+        records = [(quality.model, quality.version, {
+            prefix: feedback.DEGRADED, f"{prefix}.at": at,
+            f"{prefix}.bento": bento.get(quality.model, ""),
+            f"{prefix}.reason": feedback.degraded_reason(quality)[:4000]})
+            for quality in degraded]
+        registry = open_registry(project, "write")
+        for name, version, tags in records:
+            registry.set_version_tags(name, version, tags)
     proposals, failure = [], None
     if degraded and args.propose:
         spec_names = {m.name: m for m in served}
