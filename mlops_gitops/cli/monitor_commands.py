@@ -290,8 +290,9 @@ def add_commands(commands, command, load_project) -> None:
     fb.add_argument("--env", "-e", default=argparse.SUPPRESS, metavar="ENV",
                     help="environment name")
     fb.add_argument("file", type=Path, metavar="PATH",
-                    help="labels file (.csv or .jsonl), or a folder of them (read in name "
-                         "order; a later label of the same request wins)")
+                    help="labels file (.csv; .jsonl/.ndjson JSON lines; .json JSON lines or "
+                         "one array of objects), or a folder of them (read in name order; a "
+                         "later label of the same request wins)")
     for sub in (monitor, fb):
         sub.add_argument("--propose", action="store_true", default=argparse.SUPPRESS
                          if sub is fb else False,
