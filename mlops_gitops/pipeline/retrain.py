@@ -27,6 +27,7 @@ import os
 import re
 import subprocess
 import tempfile
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -88,8 +89,21 @@ def _find_ref(root: Path, branch: str) -> str | None:
     return None
 
 
+# characters that never reach a commit message, a spec, a pull request or a terminal: controls
+# (escape sequences, DEL, C1), format characters (bidi overrides, zero-width), surrogates (bytes
+# of argv that were not UTF-8), private-use and unassigned code points
+_HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn"))
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` without the characters of :data:`_HIDDEN` (but those in ``keep``)."""
+    return "".join(ch for ch in text if ch in keep or unicodedata.category(ch) not in _HIDDEN)
+
+
 def clean_reason(reason: str | None) -> str:
-    text = " ".join((reason or "").split())
+    """The reason on one line (whitespace runs made one space), without control or invisible
+    characters: it comes from argv, or from a monitor report built from a served manifest."""
+    text = " ".join(visible(" ".join((reason or "").split())).split())
     if not text:
         raise _error("a reason is required: say why the model should be retrained",
                      "e.g. mlops-gitops retrain iris-classifier --reason 'new labelled data'")
@@ -114,8 +128,9 @@ def check_checkout(root: Path) -> None:
 # --- the spec edit -------------------------------------------------------------------------------
 
 def _scalar(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+    if isinstance(value, str):  # a JSON string is a YAML double-quoted one
+        # YAML allows no raw C0/C1 control, DEL or surrogate: those are escaped (\uXXXX)
+        return json.dumps(value, ensure_ascii=visible(value) != value)
     return json.dumps(value)
 
 
@@ -165,6 +180,7 @@ def describe(model: str, trigger: str, reason: str, base: str, spec_file: str, b
               "(`dvc add <data file> && dvc push && git commit`): the pipeline trains on what "
               "the branch's `.dvc` file names. A later trigger updates this pull request "
               "instead of opening another.", ""]
+    report = visible(report, keep="\n\t")  # no terminal escapes or bidi overrides in a PR
     if report.strip():
         lines += ["<details open><summary>Monitor report</summary>", "", report.strip(), "",
                   "</details>", ""]

@@ -626,3 +626,39 @@ def test_a_model_in_a_file_of_several_documents(repo):
     text = show(repo, BRANCH, "specs/models/both.yaml")
     assert text.count("retrain: {generation: 1") == 1
     assert text.index("kind: Model") < text.index("retrain:")  # in the Model's spec
+
+
+# --- review: never overwrite work on origin, amended proposals, hostile reasons ------------------
+
+@pytest.mark.parametrize("given, kept", [
+    ("bad \udcff", "bad"),  # a byte that is not UTF-8 in argv (surrogate-escaped)
+    ("x\x7fy", "xy"),  # DEL
+    ("a\x9bb", "ab"),  # a C1 control (CSI)
+    ("\x1b[31mred\x1b[0m", "[31mred[0m"),  # a terminal escape
+    ("a\x01b", "ab"),
+    ("safe \u202etxt.exe", "safe txt.exe"),  # a bidi override
+    ("zero\u200bwidth", "zerowidth"),  # format characters
+    ("private \ue000 use", "private use"),
+    ("unassigned \uffff", "unassigned"),
+    ("tab\tand\nnewline", "tab and newline"),  # whitespace still becomes one space
+])
+def test_control_and_invisible_characters_are_dropped_from_the_reason(given, kept):
+    from mlops_gitops.pipeline.retrain import clean_reason
+
+    assert clean_reason(given) == kept
+
+
+@pytest.mark.parametrize("given", ["bad \udcff", "x\x7fy", "a\x9bb", "\x1b]0;title\x07ok",
+                                   "\u202edrift"])
+def test_a_hostile_reason_makes_a_clean_proposal(repo, given):
+    result = retrain(repo, "iris-classifier", "--reason", given)
+    assert result.returncode == 0, result.output
+    message = git(repo, "log", "-1", "--format=%B", BRANCH)
+    body = (repo / ".mlops" / "retrain" / "iris-classifier.md").read_text()
+    for text in (show(repo, BRANCH), message, body, result.stdout, result.stderr):
+        assert not any(ch in text for ch in "\x7f\x9b\x1b\x07\u202e\udcff"), repr(text)
+
+
+def test_a_reason_of_control_characters_only_is_no_reason(repo):
+    result = retrain(repo, "iris-classifier", "--reason", "\x01\u202e\x1b")
+    assert result.returncode == 1 and "a reason is required" in result.stderr, result.output
