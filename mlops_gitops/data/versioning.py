@@ -70,14 +70,20 @@ _CREDENTIAL_ERRORS = ("credentials", "Credentials", "AccessDenied", "Access Deni
                       "401", "Unauthorized")
 
 
-def _pull_hint(result: subprocess.CompletedProcess) -> str:
+def _credential_hint(result: subprocess.CompletedProcess) -> str:
+    """What to do when DVC's output says the remote wanted credentials ("" when it does not)."""
     if any(mark in result.stderr + result.stdout for mark in _CREDENTIAL_ERRORS):
         return ("the DVC remote refused the request or found no credentials: for S3 set "
                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
                 "'dvc remote modify --local REMOTE access_key_id/secret_access_key'; "
                 "never commit them in .dvc/config")
-    return ("check the DVC remote ('dvc remote list') is reachable and holds the data "
-            "('dvc push' from a machine that has it)")
+    return ""
+
+
+def _pull_hint(result: subprocess.CompletedProcess) -> str:
+    return _credential_hint(result) or ("check the DVC remote ('dvc remote list') is "
+                                        "reachable and holds the data ('dvc push' from a "
+                                        "machine that has it)")
 
 
 def run_dvc(root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -103,6 +109,15 @@ def dvc_reason(result: subprocess.CompletedProcess) -> str:
             continue
         lines.append(line.removeprefix("ERROR: ").removeprefix("WARNING: "))
     return " ".join(lines) or f"exit code {result.returncode}"
+
+
+def _errors_only(result: subprocess.CompletedProcess) -> str:
+    """:func:`dvc_reason` from DVC's stderr alone when it has any: its stdout is progress
+    ("Importing 'x' -> 'y'") once --quiet is off."""
+    if result.stderr.strip():
+        return dvc_reason(subprocess.CompletedProcess(result.args, result.returncode, "",
+                                                      result.stderr))
+    return dvc_reason(result)
 
 
 def default_remote(root: Path) -> str | None:
@@ -159,21 +174,22 @@ def update_import(root: Path, relative: str, cache: Path | None = None) -> Impor
         set_cache = run_dvc(root, "config", "--local", "cache.dir", str(cache))
         if set_cache.returncode != 0:
             return ImportUpdate(before, before, f"dvc config failed: {dvc_reason(set_cache)}")
-    updated = run_dvc(root, "update", "--quiet", f"{relative}.dvc",
-                      timeout=DVC_NETWORK_TIMEOUT_S)
+    # never --quiet: it hides DVC's ERROR line, the reason a user can act on
+    updated = run_dvc(root, "update", f"{relative}.dvc", timeout=DVC_NETWORK_TIMEOUT_S)
     if updated.returncode != 0:
-        return ImportUpdate(before, before, f"'dvc update' failed: {dvc_reason(updated)}")
+        return ImportUpdate(before, before, f"'dvc update' failed: {_errors_only(updated)}")
     after = data_version(root, relative).md5
     if after == before:
         return ImportUpdate(before, after)
     if default_remote(root) is None:
         return ImportUpdate(before, after, "no default DVC remote: the new version is only in "
                             "this machine's DVC cache ('dvc remote add -d', then 'dvc push')")
-    pushed = run_dvc(root, "push", "--quiet", f"{relative}.dvc",
-                     timeout=DVC_NETWORK_TIMEOUT_S)
+    pushed = run_dvc(root, "push", f"{relative}.dvc", timeout=DVC_NETWORK_TIMEOUT_S)
     if pushed.returncode != 0:
-        return ImportUpdate(before, after, f"'dvc push' failed: {dvc_reason(pushed)}; push it "
-                            "before the pull request's pipeline runs")
+        hint = _credential_hint(pushed)
+        return ImportUpdate(before, after, f"'dvc push' failed: {_errors_only(pushed)}; "
+                            + (f"{hint}; " if hint else "")
+                            + "push it before the pull request's pipeline runs")
     return ImportUpdate(before, after)
 
 

@@ -585,6 +585,7 @@ def test_an_unreachable_import_source_still_proposes_on_the_recorded_data(import
     assert result.returncode == 0, result.output
     proposal = json.loads(result.stdout)
     assert "'dvc update' failed" in proposal["data_update"]
+    assert str(source) in proposal["data_update"] and "does not exist" in proposal["data_update"]
     assert show(repo, BRANCH, "data/iris.csv.dvc") == show(repo, "main", "data/iris.csv.dvc")
     assert "was not updated" in proposal["description"]
 
@@ -662,3 +663,29 @@ def test_a_hostile_reason_makes_a_clean_proposal(repo, given):
 def test_a_reason_of_control_characters_only_is_no_reason(repo):
     result = retrain(repo, "iris-classifier", "--reason", "\x01\u202e\x1b")
     assert result.returncode == 1 and "a reason is required" in result.stderr, result.output
+
+
+def test_a_failed_dvc_push_keeps_dvcs_message_and_the_credential_hint(tmp_path, monkeypatch):
+    from mlops_gitops.data import versioning
+
+    pointer = tmp_path / "data" / "iris.csv.dvc"
+    pointer.parent.mkdir()
+    pointer.write_text("outs:\n- md5: 11111111111111111111111111111111\n  path: iris.csv\n")
+    seen = []
+
+    def fake_dvc(root, *args, timeout=None):
+        seen.append(args)
+        if args[0] == "update":
+            pointer.write_text("outs:\n- md5: 22222222222222222222222222222222\n  path: "
+                               "iris.csv\n")
+            return subprocess.CompletedProcess(args, 0, "", "")
+        return subprocess.CompletedProcess(args, 1, "", "ERROR: failed to push data to the "
+                                           "cloud - Unable to locate credentials\n")
+
+    monkeypatch.setattr(versioning, "run_dvc", fake_dvc)
+    monkeypatch.setattr(versioning, "default_remote", lambda root: "s3://bucket/dvc")
+    update = versioning.update_import(tmp_path, "data/iris.csv")
+    assert update.after == "22222222222222222222222222222222"
+    assert "Unable to locate credentials" in update.problem
+    assert "AWS_ACCESS_KEY_ID" in update.problem
+    assert all("--quiet" not in args for args in seen)
