@@ -57,16 +57,19 @@ class Promotion:
         return asdict(self)
 
 
-def _error(message: str, hint: str = "") -> DiagnosticError:
-    return DiagnosticError([Diagnostic("ci promote", code="promote", message=message,
+def _error(message: str, hint: str = "", label: str = "ci promote") -> DiagnosticError:
+    """An error of the command that runs (``label``: "ci promote", "retrain")."""
+    return DiagnosticError([Diagnostic(label, code=label.split()[-1], message=message,
                                        hint=hint)])
 
 
-def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _git(root: Path, *args: str, check: bool = True,
+         label: str = "ci promote") -> subprocess.CompletedProcess:
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
                           timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
     if check and done.returncode != 0:
-        raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}")
+        raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}",
+                     label=label)
     return done
 
 
@@ -193,28 +196,66 @@ def github_token() -> str | None:
     return os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN") or None
 
 
+def check_can_open(root: Path, by_hand: str, label: str = "ci promote") -> None:
+    """Everything pushing and opening a pull request needs, checked before anything is pushed:
+    a token, ``gh`` or the repository's name for the REST API, and the ``origin`` remote."""
+    if not github_token():
+        raise _error("opening a pull request needs GH_TOKEN or GITHUB_TOKEN in the environment",
+                     by_hand, label)
+    if not shutil.which("gh"):
+        _repository(label)
+    if _git(root, "remote", "get-url", "origin", check=False).returncode != 0:
+        raise _error("there is no git remote 'origin' to push the branch to",
+                     "git remote add origin URL (the GitHub repository), then run this again",
+                     label)
+
+
+def _repository(label: str) -> str:
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
+        raise _error("GITHUB_REPOSITORY (owner/name) is not set: cannot call the GitHub API "
+                     "(gh is not installed)",
+                     "install gh, or set GITHUB_REPOSITORY=owner/name (GitHub Actions sets it)",
+                     label)
+    return repository
+
+
 def push_and_open(root: Path, branch: str, base: str, title: str, body: str, by_hand: str,
-                  progress: Progress) -> str:
+                  progress: Progress, label: str = "ci promote",
+                  lease: str | None = None) -> str:
     """Push ``branch`` to origin and open its pull request into ``base``, or update the open one
     (title and body) so that there is never a second: ``gh`` when installed, else the GitHub
-    REST API. ``by_hand`` is the hint when no token is set."""
-    token = github_token()
-    if not token:
-        raise _error("opening a pull request needs GH_TOKEN or GITHUB_TOKEN in the environment",
-                     by_hand)
+    REST API. ``by_hand`` is the hint when no token is set; ``label`` names the command in
+    errors. ``lease``: the sha origin's branch must still have ("" when it must not exist), so
+    that a push racing with someone else's fails instead of overwriting it; None: the
+    remote-tracking branch's."""
+    check_can_open(root, by_hand, label)
+    token = github_token() or ""
     progress(f"pushing {branch}")
-    _git(root, "push", "--force-with-lease", "origin", f"refs/heads/{branch}:refs/heads/{branch}")
+    expect = "--force-with-lease" if lease is None else \
+        f"--force-with-lease=refs/heads/{branch}:{lease}"
+    pushed = _git(root, "push", expect, "origin", f"refs/heads/{branch}:refs/heads/{branch}",
+                  check=False)
+    if pushed.returncode != 0:
+        said = (pushed.stderr or pushed.stdout).strip()
+        if "stale info" in said:
+            raise _error(f"'{branch}' changed on origin since this clone last saw it (someone "
+                         "pushed to it): nothing was pushed, their commits are kept",
+                         f"git fetch origin, then run this again: it builds on origin's {branch}",
+                         label)
+        raise _error(f"git push failed: {said[:400]}", label=label)
     if shutil.which("gh"):
-        return _with_gh(root, branch, base, title, body)
-    return _with_rest(branch, base, title, body, token)
+        return _with_gh(root, branch, base, title, body, label)
+    return _with_rest(branch, base, title, body, token, label)
 
 
-def _with_gh(root: Path, branch: str, base: str, title: str, body: str) -> str:
+def _with_gh(root: Path, branch: str, base: str, title: str, body: str, label: str) -> str:
     def gh(*args: str) -> str:
         done = subprocess.run(["gh", *args], cwd=root, capture_output=True, text=True,
                               timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise _error(f"gh {args[0]} {args[1]} failed: {done.stderr.strip()[:300]}")
+            raise _error(f"gh {args[0]} {args[1]} failed: {done.stderr.strip()[:300]}",
+                         label=label)
         return done.stdout
 
     found = json.loads(gh("pr", "list", "--head", branch, "--base", base,
@@ -226,10 +267,8 @@ def _with_gh(root: Path, branch: str, base: str, title: str, body: str) -> str:
     return out.strip().splitlines()[-1]
 
 
-def _with_rest(branch: str, base: str, title: str, body: str, token: str) -> str:
-    repository = os.environ.get("GITHUB_REPOSITORY", "")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository):
-        raise _error("GITHUB_REPOSITORY (owner/name) is not set: cannot call the GitHub API")
+def _with_rest(branch: str, base: str, title: str, body: str, token: str, label: str) -> str:
+    repository = _repository(label)
     api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
     owner = repository.split("/")[0]
 
@@ -244,7 +283,8 @@ def _with_rest(branch: str, base: str, title: str, body: str, token: str) -> str
                 return json.loads(response.read() or b"null")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise _error(f"GitHub API {method} {path} failed: "
-                         f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}") from None
+                         f"{getattr(exc, 'code', '')} {getattr(exc, 'reason', exc)}",
+                         label=label) from None
 
     found = call("GET", f"/pulls?state=open&head={owner}:{branch}&base={base}")
     if found:

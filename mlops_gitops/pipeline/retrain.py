@@ -32,7 +32,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from mlops_gitops.pipeline.promote import GIT_TIMEOUT_S, Progress, github_token, push_and_open
+from mlops_gitops.pipeline.promote import (
+    GIT_TIMEOUT_S,
+    Progress,
+    check_can_open,
+    github_token,
+    push_and_open,
+)
 
 TRIGGERS = ("request", "schedule", "data", "quality", "drift")
 TRAILER = "Mlops-Gitops-Retrain"
@@ -250,6 +256,10 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
         raise _error(f"base branch '{base}' does not exist (locally or on origin)",
                      "name the branch pull requests merge into: --base BRANCH")
     branch = BRANCH_PREFIX + model
+    if open_pr is None:
+        open_pr = github_token() is not None
+    if open_pr:  # a token, gh or GITHUB_REPOSITORY, origin: before anything is built or pushed
+        check_can_open(root, f"git push --force-with-lease origin {branch}", "retrain")
     existing = _find_ref(root, branch)
     start, mode = base_ref, "created"
     if existing is not None:
@@ -332,8 +342,9 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
     proposal = Proposal(model, trigger, reason, branch, base, relative, after, data, commit, mode,
                         title, description, str(body_file), next_step=f"next: {by_hand}",
                         data_update=data_note)
-    if open_pr if open_pr is not None else github_token() is not None:
-        url = push_and_open(root, branch, base, title, description, by_hand, progress)
+    if open_pr:
+        url = push_and_open(root, branch, base, title, description, by_hand, progress,
+                            label="retrain")
         proposal = Proposal(**{**asdict(proposal), "pr_url": url,
                                "next_step": f"pull request: {url}"})
     return proposal

@@ -631,6 +631,20 @@ def test_a_model_in_a_file_of_several_documents(repo):
 
 # --- review: never overwrite work on origin, amended proposals, hostile reasons ------------------
 
+def fake_gh(tmp_path: Path, monkeypatch) -> Path:
+    """A fake ``gh`` on PATH and a token; the file its calls are recorded in."""
+    tools = tmp_path / "bin"
+    tools.mkdir(exist_ok=True)
+    gh = tools / "gh"
+    gh.write_text(FAKE_GH.format(python=sys.executable))
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    state = tmp_path / "gh-calls.json"
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_GH_STATE", str(state))
+    monkeypatch.setenv("GH_TOKEN", "not-a-real-token")
+    return state
+
+
 @pytest.mark.parametrize("given, kept", [
     ("bad \udcff", "bad"),  # a byte that is not UTF-8 in argv (surrogate-escaped)
     ("x\x7fy", "xy"),  # DEL
@@ -663,6 +677,26 @@ def test_a_hostile_reason_makes_a_clean_proposal(repo, given):
 def test_a_reason_of_control_characters_only_is_no_reason(repo):
     result = retrain(repo, "iris-classifier", "--reason", "\x01\u202e\x1b")
     assert result.returncode == 1 and "a reason is required" in result.stderr, result.output
+
+
+def test_without_github_repository_nothing_is_pushed_and_retrain_says_so(repo, origin,
+                                                                       monkeypatch):
+    monkeypatch.setattr("mlops_gitops.pipeline.promote.shutil",
+                        SimpleNamespace(which=lambda name: None))  # no gh installed
+    monkeypatch.setenv("GITHUB_TOKEN", "not-a-real-token")
+    result = retrain(repo, "iris-classifier", "--reason", "x")
+    assert result.returncode == 1, result.output
+    assert "GITHUB_REPOSITORY" in result.stderr
+    assert "retrain:" in result.stderr and "ci promote" not in result.stderr
+    assert subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{BRANCH}"],
+                          cwd=origin).returncode != 0  # checked before anything was pushed
+
+
+def test_without_an_origin_remote_retrain_says_so(repo, tmp_path, monkeypatch):
+    fake_gh(tmp_path, monkeypatch)
+    result = retrain(repo, "iris-classifier", "--reason", "x")
+    assert result.returncode == 1, result.output
+    assert "retrain:" in result.stderr and "origin" in result.stderr
 
 
 def test_a_failed_dvc_push_keeps_dvcs_message_and_the_credential_hint(tmp_path, monkeypatch):
