@@ -210,15 +210,100 @@ def served_note(served: tuple[str, str | None] | None, md5: str | None) -> str:
     return note + "."
 
 
-def _commits(root: Path, base_ref: str, ref: str) -> list[tuple[str, bool]]:
-    """(sha, is a proposal commit) of the commits on ``ref`` that ``base_ref`` lacks."""
+def _commits(root: Path, base_ref: str, ref: str,
+             paths: tuple[str, str | None], model: str) -> list[tuple[str, bool, bool]]:
+    """(sha, has the trailer, is a pure proposal commit) of the commits on ``ref`` that
+    ``base_ref`` lacks. ``paths``: the model's spec file and, for an imported dataset, its
+    ``.dvc`` file (what a proposal commit may change)."""
     out = _git(root, "log", "--format=%H%x1f%B%x1e", f"{base_ref}..{ref}").stdout
     commits = []
     for record in out.split("\x1e"):
         if record.strip():
             sha, _, message = record.strip().partition("\x1f")
-            commits.append((sha, re.search(rf"^{TRAILER}: ", message, re.M) is not None))
+            marked = re.search(rf"^{TRAILER}: ", message, re.M) is not None
+            commits.append((sha, marked, marked))
     return commits
+
+
+def _pure(root: Path, sha: str, paths: tuple[str, str | None], model: str) -> bool:
+    """Whether the commit is what ``propose`` makes, untouched: one parent, and no change but
+    the ``spec.retrain`` of the model in its spec file (and the ``.dvc`` file of an imported
+    dataset, which ``dvc update`` rewrites). An amended proposal commit is people's work."""
+    spec_file, dvc_file = paths
+    parents = _git(root, "rev-list", "--parents", "-n", "1", sha).stdout.split()
+    if len(parents) != 2:
+        return False
+    changed = set(_git(root, "diff-tree", "--no-commit-id", "--name-only", "-r", "--no-renames",
+                       "-z", sha).stdout.split("\0")) - {""}
+    if spec_file not in changed or not changed <= {spec_file, dvc_file}:
+        return False
+    return _only_retrain_edited(root, parents[1], sha, spec_file, model)
+
+
+def _only_retrain_edited(root: Path, parent: str, sha: str, spec_file: str, model: str) -> bool:
+    """Whether ``edit_retrain`` of the parent's spec file gives the commit's, byte for byte."""
+    from mlops_gitops.spec.loader import load_bytes
+
+    def model_spec(rev: str):
+        try:
+            shown = _git(root, "show", f"{rev}:{spec_file}", check=False)
+        except (UnicodeDecodeError, ValueError):
+            return None, ""
+        if shown.returncode != 0:
+            return None, ""
+        specs, _ = load_bytes(shown.stdout.encode("utf-8"), spec_file)
+        found = [s for s in specs if s.kind == "Model" and s.name == model]
+        return (found[0] if found else None), shown.stdout
+
+    (old, old_text), (new, new_text) = model_spec(parent), model_spec(sha)
+    if old is None or new is None or new.spec.spec.retrain is None:
+        return False
+    current, edited = old.spec.spec.retrain, new.spec.spec.retrain
+    values = {"generation": edited.generation, "trigger": edited.trigger, "reason": edited.reason}
+    if current is not None and current.max_age_days is not None:
+        values = {"max_age_days": current.max_age_days, **values}
+    try:
+        return edit_retrain(old_text, old.document, values) == new_text
+    except DiagnosticError:
+        return False
+
+
+def _examine(root: Path, branch: str, paths: tuple[str, str | None],
+             model: str) -> tuple[str | None, str]:
+    """The ref of the proposal branch to build on, and the lease for the push: the sha of
+    origin's branch as examined here ("" when this clone knows none).
+
+    Both the local branch and origin's (as last fetched) are examined: when origin's has
+    commits that people made (not pure proposal commits) and the local one lacks, it is built
+    on; when the local one has such commits origin's lacks, that one (origin's only loses
+    proposal commits, which are made again); when both have, they have diverged and are
+    refused (building on either would drop the other's work)."""
+    local, remote = f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"
+    local = local if _has(root, local) else None
+    remote = remote if _has(root, remote) else None
+    lease = _git(root, "rev-parse", remote).stdout.strip() if remote else ""
+    if local is None or remote is None:
+        return local or remote, lease
+    if _git(root, "rev-parse", local).stdout.strip() == lease:
+        return local, lease
+    theirs = [c for c in _commits(root, local, remote, paths, model) if not c[2]]
+    mine = [c for c in _commits(root, remote, local, paths, model) if not c[2]]
+    if mine and theirs:
+        raise _error(f"branch '{branch}' here and on origin have diverged: each has commits "
+                     f"the other lacks ({len(mine)} here, {len(theirs)} on origin, not made by "
+                     "a retraining proposal); building on either would drop the other's",
+                     f"merge them: git checkout {branch} && git pull origin {branch} && "
+                     f"git push origin {branch}; then run this again")
+    if theirs:
+        return remote, lease
+    if mine or _git(root, "merge-base", "--is-ancestor", remote, local,
+                    check=False).returncode == 0:
+        return local, lease
+    return remote, lease
+
+
+def _has(root: Path, ref: str) -> bool:
+    return _git(root, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0
 
 
 def _identity(root: Path) -> dict[str, str]:
@@ -247,10 +332,12 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
     reason = clean_reason(reason)
     root = Path(os.path.abspath(root))
     check_checkout(root)
-    models = load_project(root).models
+    project = load_project(root)
+    models = project.models
     if model not in models:
         raise _error(f"unknown model '{model}'", did_you_mean(model, models) or
                      f"models: {', '.join(sorted(models)) or 'none'}")
+    paths = _proposal_paths(root, project, model)
     base_ref = _find_ref(root, base)
     if base_ref is None:
         raise _error(f"base branch '{base}' does not exist (locally or on origin)",
@@ -260,17 +347,16 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
         open_pr = github_token() is not None
     if open_pr:  # a token, gh or GITHUB_REPOSITORY, origin: before anything is built or pushed
         check_can_open(root, f"git push --force-with-lease origin {branch}", "retrain")
-    existing = _find_ref(root, branch)
+    existing, lease = _examine(root, branch, paths, model)
     start, mode = base_ref, "created"
     if existing is not None:
-        commits = _commits(root, base_ref, existing)
-        ours = [sha for sha, mine in commits if mine]
-        if commits and not ours:
+        commits = _commits(root, base_ref, existing, paths, model)
+        if commits and not any(marked for _, marked, _ in commits):
             raise _error(f"branch '{branch}' already exists with other content "
                          f"({len(commits)} commit(s) not made by a retraining proposal)",
                          f"rename or delete that branch (git branch -m {branch} OTHER), "
                          "then run this again")
-        if len(ours) < len(commits):
+        if not all(pure for _, _, pure in commits):
             start, mode = existing, "appended"  # people's work on the proposal: keep it
         else:
             mode = "rebuilt"
@@ -337,17 +423,33 @@ def propose(root: Path, model: str, trigger: str, reason: str, report: str = "",
     body_file.write_text(description, encoding="utf-8")
     shown = os.path.relpath(body_file, Path.cwd()) if body_file.is_relative_to(Path.cwd()) \
         else str(body_file)
-    by_hand = (f"git push --force-with-lease origin {branch} && gh pr create --base {base} "
+    by_hand = (f"git push --force-with-lease=refs/heads/{branch}:{lease} origin {branch} && "
+               f"gh pr create --base {base} "
                f"--head {branch} --title '{title}' --body-file {shown}")
     proposal = Proposal(model, trigger, reason, branch, base, relative, after, data, commit, mode,
                         title, description, str(body_file), next_step=f"next: {by_hand}",
                         data_update=data_note)
     if open_pr:
         url = push_and_open(root, branch, base, title, description, by_hand, progress,
-                            label="retrain")
+                            label="retrain", lease=lease)
         proposal = Proposal(**{**asdict(proposal), "pr_url": url,
                                "next_step": f"pull request: {url}"})
     return proposal
+
+
+def _proposal_paths(root: Path, project, model: str) -> tuple[str, str | None]:
+    """What a proposal commit changes: the model's spec file and, for a dataset imported with
+    ``dvc import``/``import-url``, its ``.dvc`` file (repository-relative)."""
+    from mlops_gitops.data.versioning import is_import
+
+    located = project.located("Model", model)
+    spec = Path(os.path.abspath(located.file)).resolve()
+    spec_file = spec.relative_to(root.resolve()).as_posix() if spec.is_relative_to(
+        root.resolve()) else spec.as_posix()
+    dataset = project.datasets.get(located.spec.spec.dataset)
+    if dataset is None or not is_import(root, dataset.spec.path):
+        return spec_file, None
+    return spec_file, f"{dataset.spec.path}.dvc"
 
 
 def _fetch_newest(root: Path, tree: Path, relative: str, progress: Progress) -> str:

@@ -645,6 +645,102 @@ def fake_gh(tmp_path: Path, monkeypatch) -> Path:
     return state
 
 
+def colleague_pushes(origin: Path, tmp_path: Path, name: str = "colleague") -> str:
+    """A second clone commits newer data on the proposal branch and pushes it; its sha."""
+    clone = tmp_path / name
+    if not clone.exists():
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    git(clone, "fetch", "-q", "origin")
+    git(clone, "checkout", "-q", "-B", BRANCH, f"origin/{BRANCH}")
+    (clone / "data" / "iris.csv.dvc").write_text(
+        "outs:\n- md5: 55555555555555555555555555555555\n  size: 10\n  path: iris.csv\n")
+    sha = commit_all(clone, f"{name}: newer data")
+    git(clone, "push", "-q", "origin", BRANCH)
+    return sha
+
+
+def test_a_colleagues_commit_on_origin_is_kept_not_force_pushed_away(repo, origin, tmp_path,
+                                                                     monkeypatch):
+    fake_gh(tmp_path, monkeypatch)
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    theirs = colleague_pushes(origin, tmp_path)
+    git(repo, "fetch", "-q", "origin")  # the local branch is stale, origin's is newer
+    result = retrain(repo, "iris-classifier", "--reason", "x", "--format", "json")
+    assert result.returncode == 0, result.output
+    proposal = json.loads(result.stdout)
+    assert proposal["mode"] == "appended"
+    assert "55555555555555555555555555555555" in proposal["data"]
+    assert git(origin, "rev-parse", f"{BRANCH}~1") == theirs  # their commit is kept
+    assert git(origin, "rev-parse", BRANCH) == git(repo, "rev-parse", BRANCH) == \
+        proposal["commit"]
+
+
+def test_diverged_local_and_origin_branches_are_refused_and_left_alone(repo, origin, tmp_path,
+                                                                     monkeypatch):
+    fake_gh(tmp_path, monkeypatch)
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    colleague_pushes(origin, tmp_path)
+    git(repo, "fetch", "-q", "origin")
+    git(repo, "checkout", "-q", BRANCH)
+    (repo / "notes.txt").write_text("my own work, not pushed yet\n")
+    mine = commit_all(repo, "mine")
+    git(repo, "checkout", "-q", "main")
+    theirs = git(origin, "rev-parse", BRANCH)
+    result = retrain(repo, "iris-classifier", "--reason", "x")
+    assert result.returncode == 1, result.output
+    assert "retrain:" in result.stderr and "diverged" in result.stderr
+    assert f"git pull origin {BRANCH}" in result.stderr
+    assert git(repo, "rev-parse", BRANCH) == mine and git(origin, "rev-parse", BRANCH) == theirs
+
+
+def test_my_unpushed_commit_on_the_branch_is_appended_to_and_pushed(repo, origin, tmp_path,
+                                                                   monkeypatch):
+    fake_gh(tmp_path, monkeypatch)
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    git(repo, "checkout", "-q", BRANCH)
+    (repo / "notes.txt").write_text("my own work\n")
+    mine = commit_all(repo, "mine")
+    git(repo, "checkout", "-q", "main")
+    result = retrain(repo, "iris-classifier", "--reason", "x", "--format", "json")
+    assert result.returncode == 0, result.output
+    assert json.loads(result.stdout)["mode"] == "appended"
+    assert git(origin, "rev-parse", f"{BRANCH}~1") == mine
+
+
+def test_a_push_to_origin_after_the_branch_was_examined_is_never_overwritten(repo, origin,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    """The lease is the sha that was examined, not whatever the remote-tracking ref says at push
+    time (a background fetch may have moved it over a colleague's commit)."""
+    from mlops_gitops.diagnostics import DiagnosticError
+    from mlops_gitops.pipeline.retrain import propose
+
+    fake_gh(tmp_path, monkeypatch)
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    raced = {}
+
+    def meanwhile(message: str) -> None:
+        if message.startswith("pushing") and not raced:
+            raced["sha"] = colleague_pushes(origin, tmp_path)
+            git(repo, "fetch", "-q", "origin")  # e.g. an editor's background fetch
+
+    with pytest.raises(DiagnosticError) as caught:
+        propose(repo, "iris-classifier", "request", "again", progress=meanwhile, open_pr=True)
+    problem = caught.value.diagnostics[0]
+    assert problem.file == "retrain" and "changed on origin" in problem.message
+    assert git(origin, "rev-parse", BRANCH) == raced["sha"]
+
+
+def test_a_push_that_was_never_fetched_is_not_overwritten(repo, origin, tmp_path, monkeypatch):
+    fake_gh(tmp_path, monkeypatch)
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    theirs = colleague_pushes(origin, tmp_path)  # this clone has not fetched it
+    result = retrain(repo, "iris-classifier", "--reason", "x")
+    assert result.returncode == 1, result.output
+    assert "changed on origin" in result.stderr and "git fetch" in result.stderr
+    assert git(origin, "rev-parse", BRANCH) == theirs
+
+
 @pytest.mark.parametrize("given, kept", [
     ("bad \udcff", "bad"),  # a byte that is not UTF-8 in argv (surrogate-escaped)
     ("x\x7fy", "xy"),  # DEL
