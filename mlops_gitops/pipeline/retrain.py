@@ -11,13 +11,17 @@ branch before it is merged.
 
 The proposal is **updated, never duplicated**: the branch name depends on the model only. While
 the branch holds nothing but proposal commits (each carries the ``Mlops-Gitops-Retrain:``
-trailer) it is rebuilt from the newest base (the same generation, base's + 1; the new reason and
-report) and force-pushed; when people added commits on top of a proposal, a new proposal commit
-goes on top of theirs; a branch of that name that holds no proposal at all is refused. With a
-token (``GH_TOKEN``/``GITHUB_TOKEN``) the branch is pushed and the pull request opened or its
-description updated (:func:`mlops_gitops.pipeline.promote.push_and_open`: ``gh``, else the REST
-API); without one, the branch stays local and the command that opens the pull request is
-printed.
+trailer and changes nothing but the model's ``spec.retrain`` and, for an imported dataset, its
+``.dvc`` file: an amended one is people's work) it is rebuilt from the newest base (the same
+generation, base's + 1; the new reason and report) and force-pushed; when people added commits
+on top of a proposal (or amended it), a new proposal commit goes on top of theirs; a branch of
+that name that holds no proposal at all is refused. The local branch and origin's (as last
+fetched) are both examined: the one with people's commits the other lacks is built on, two that
+both have such commits are refused, and the push's lease is origin's commit as examined, so a
+push made meanwhile is never overwritten. With a token (``GH_TOKEN``/``GITHUB_TOKEN``) the
+branch is pushed and the pull request opened or its description updated
+(:func:`mlops_gitops.pipeline.promote.push_and_open`: ``gh``, else the REST API); without one,
+the branch stays local and the command that opens the pull request is printed.
 """
 
 from __future__ import annotations
@@ -221,7 +225,7 @@ def _commits(root: Path, base_ref: str, ref: str,
         if record.strip():
             sha, _, message = record.strip().partition("\x1f")
             marked = re.search(rf"^{TRAILER}: ", message, re.M) is not None
-            commits.append((sha, marked, marked))
+            commits.append((sha, marked, marked and _pure(root, sha, paths, model)))
     return commits
 
 

@@ -741,6 +741,33 @@ def test_a_push_that_was_never_fetched_is_not_overwritten(repo, origin, tmp_path
     assert git(origin, "rev-parse", BRANCH) == theirs
 
 
+def test_an_amended_proposal_commit_is_peoples_work(repo):
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    git(repo, "checkout", "-q", BRANCH)
+    (repo / "data" / "extra-data.txt").write_text("more rows\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--amend", "--no-edit")
+    amended = git(repo, "rev-parse", BRANCH)
+    git(repo, "checkout", "-q", "main")
+    result = json.loads(retrain(repo, "iris-classifier", "--reason", "again", "--format",
+                                "json").stdout)
+    assert result["mode"] == "appended"
+    assert git(repo, "rev-parse", f"{BRANCH}~1") == amended
+    assert show(repo, BRANCH, "data/extra-data.txt") == "more rows"
+
+
+def test_an_amended_spec_edit_in_the_proposal_commit_is_kept(repo):
+    assert retrain(repo, "iris-classifier", "--reason", "first").returncode == 0
+    git(repo, "checkout", "-q", BRANCH)
+    (repo / SPEC).write_text((repo / SPEC).read_text().replace("C: 1.0", "C: 0.5"))
+    git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
+    git(repo, "checkout", "-q", "main")
+    result = json.loads(retrain(repo, "iris-classifier", "--reason", "again", "--format",
+                                "json").stdout)
+    assert result["mode"] == "appended"
+    assert "C: 0.5" in show(repo, BRANCH)
+
+
 @pytest.mark.parametrize("given, kept", [
     ("bad \udcff", "bad"),  # a byte that is not UTF-8 in argv (surrogate-escaped)
     ("x\x7fy", "xy"),  # DEL
