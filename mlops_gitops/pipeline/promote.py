@@ -63,20 +63,32 @@ def _error(message: str, hint: str = "", label: str = "ci promote") -> Diagnosti
                                        hint=hint)])
 
 
-def _git(root: Path, *args: str, check: bool = True,
-         label: str = "ci promote") -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                          timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+def run_git(root: Path, *args: str, check: bool = True, label: str = "ci promote",
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """``git ARGS`` in ``root``; a failure (with ``check``), a missing git or a git that hangs
+    past GIT_TIMEOUT_S is an error of the command that runs (``label``)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL,
+                              env={**os.environ, **env} if env else None)
+    except FileNotFoundError:
+        raise _error("git is not installed", label=label) from None
+    except subprocess.TimeoutExpired:
+        raise _error(f"git {args[0]} did not finish within {GIT_TIMEOUT_S} s",
+                     "is a remote unreachable or a lock file left behind (.git/*.lock)?",
+                     label=label) from None
     if check and done.returncode != 0:
         raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}",
                      label=label)
     return done
 
 
+
+
 def _ref(root: Path, branch: str) -> str:
     """The local branch, else the remote-tracking one."""
     for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
-        if _git(root, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
+        if run_git(root, "rev-parse", "--verify", "--quiet", ref, check=False).returncode == 0:
             return ref
     raise _error(f"branch '{branch}' does not exist (locally or on origin)",
                  "create the environment branches: mlops-gitops init --branches")
@@ -99,24 +111,24 @@ def ci_promote(root: Path, source: str, target: str, open_pr: bool = False,
     progress(f"merging {lower.spec.branch} into {branch} (off {higher.spec.branch})")
     with tempfile.TemporaryDirectory(prefix="mlops-promote-") as scratch:
         tree = Path(scratch) / "tree"
-        _git(root, "worktree", "add", "--quiet", "-B", branch, str(tree), base_ref)
+        run_git(root, "worktree", "add", "--quiet", "-B", branch, str(tree), base_ref)
         try:
-            if _git(tree, "merge-base", "--is-ancestor", head_ref, "HEAD",
+            if run_git(tree, "merge-base", "--is-ancestor", head_ref, "HEAD",
                     check=False).returncode == 0:
                 return Promotion(source, target, branch, higher.spec.branch, changed=False,
                                  description=f"Nothing to promote: {lower.spec.branch} is "
                                  f"already merged into {higher.spec.branch}.",
                                  next_step="")
-            merged = _git(tree, "merge", "--no-ff", "--no-edit", "-m",
+            merged = run_git(tree, "merge", "--no-ff", "--no-edit", "-m",
                           f"Promote {source} to {target}", head_ref, check=False)
             if merged.returncode != 0:
-                _git(tree, "merge", "--abort", check=False)
+                run_git(tree, "merge", "--abort", check=False)
                 raise _error(f"{lower.spec.branch} does not merge cleanly into "
                              f"{higher.spec.branch}: {merged.stdout.strip()[:300]}",
                              "resolve the conflict in a pull request by hand")
             moves, notes = _moves(project, tree, target, source)
         finally:
-            _git(root, "worktree", "remove", "--force", str(tree), check=False)
+            run_git(root, "worktree", "remove", "--force", str(tree), check=False)
     description = describe(source, target, lower.spec.branch, higher.spec.branch, moves, notes)
     promotion = Promotion(source, target, branch, higher.spec.branch, tuple(moves),
                           description, notes=tuple(notes),
@@ -204,7 +216,7 @@ def check_can_open(root: Path, by_hand: str, label: str = "ci promote") -> None:
                      by_hand, label)
     if not shutil.which("gh"):
         _repository(label)
-    if _git(root, "remote", "get-url", "origin", check=False).returncode != 0:
+    if run_git(root, "remote", "get-url", "origin", check=False).returncode != 0:
         raise _error("there is no git remote 'origin' to push the branch to",
                      "git remote add origin URL (the GitHub repository), then run this again",
                      label)
@@ -234,7 +246,7 @@ def push_and_open(root: Path, branch: str, base: str, title: str, body: str, by_
     progress(f"pushing {branch}")
     expect = "--force-with-lease" if lease is None else \
         f"--force-with-lease=refs/heads/{branch}:{lease}"
-    pushed = _git(root, "push", expect, "origin", f"refs/heads/{branch}:refs/heads/{branch}",
+    pushed = run_git(root, "push", expect, "origin", f"refs/heads/{branch}:refs/heads/{branch}",
                   check=False)
     if pushed.returncode != 0:
         said = (pushed.stderr or pushed.stdout).strip()

@@ -37,11 +37,11 @@ from pathlib import Path
 
 from mlops_gitops.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from mlops_gitops.pipeline.promote import (
-    GIT_TIMEOUT_S,
     Progress,
     check_can_open,
     github_token,
     push_and_open,
+    run_git,
 )
 
 TRIGGERS = ("request", "schedule", "data", "quality", "drift")
@@ -81,15 +81,7 @@ def _error(message: str, hint: str = "") -> DiagnosticError:
 
 def _git(root: Path, *args: str, check: bool = True,
          env: dict | None = None) -> subprocess.CompletedProcess:
-    try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL,
-                              env={**os.environ, **(env or {})})
-    except FileNotFoundError:
-        raise _error("git is not installed: a retraining proposal is a git branch") from None
-    if check and done.returncode != 0:
-        raise _error(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()[:400]}")
-    return done
+    return run_git(root, *args, check=check, label="retrain", env=env)
 
 
 def _find_ref(root: Path, branch: str) -> str | None:
