@@ -25,6 +25,7 @@ data: setup
 demo: setup
 	$(PY) -m mlops_gitops.demo
 
+# Two workers (pytest-xdist, see addopts in pyproject.toml); `-n 0` after `-m pytest` runs serially.
 test: setup
 	$(PY) -m pytest
 
