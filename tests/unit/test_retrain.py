@@ -242,15 +242,7 @@ elif args[:2] == ["pr", "create"]:
 
 
 def test_with_gh_the_pull_request_is_opened_then_updated(repo, origin, tmp_path, monkeypatch):
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    gh = tools / "gh"
-    gh.write_text(FAKE_GH.format(python=sys.executable))
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    state = tmp_path / "gh-calls.json"
-    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_GH_STATE", str(state))
-    monkeypatch.setenv("GH_TOKEN", "not-a-real-token")
+    state = fake_gh(tmp_path, monkeypatch)
     first = retrain(repo, "iris-classifier", "--reason", "first")
     assert first.returncode == 0, first.output
     assert "pull request: https://github.test/o/r/pull/1" in first.stdout
